@@ -1,0 +1,151 @@
+import { request, type Dispatcher } from 'undici'
+import { LightroomConfigError } from './errors.js'
+
+/** The part of an OpenID discovery document the plugin relies on, already validated. */
+export interface ProviderMetadata {
+  issuer: string
+  authorizationEndpoint: string
+  tokenEndpoint: string
+  jwksUri: string
+  userinfoEndpoint: string | undefined
+  revocationEndpoint: string | undefined
+  endSessionEndpoint: string | undefined
+  idTokenAlgorithms: string[]
+}
+
+export interface DiscoveryOptions {
+  discoveryUrl: string
+  /** Expected issuer; when omitted the issuer must be a prefix of the discovery URL (IMS: its bare host). */
+  issuer: string | undefined
+  timeoutMs: number
+  dispatcher: Dispatcher
+  attempts?: number
+  sleep?: (ms: number) => Promise<void>
+}
+
+const MAX_DOCUMENT_BYTES = 256 * 1024
+
+function invalid (message: string, cause?: unknown): LightroomConfigError {
+  return new LightroomConfigError('discoveryUrl', message, { cause })
+}
+
+async function fetchDocument (options: DiscoveryOptions): Promise<unknown> {
+  const { statusCode, headers, body } = await request(options.discoveryUrl, {
+    method: 'GET',
+    dispatcher: options.dispatcher,
+    headers: { accept: 'application/json' },
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    signal: AbortSignal.timeout(options.timeoutMs)
+  })
+  const text = await body.text()
+  if (statusCode !== 200) throw invalid(`answered HTTP ${statusCode} for the discovery document ${options.discoveryUrl}`)
+  if (text.length > MAX_DOCUMENT_BYTES) throw invalid('returned a discovery document that is too large')
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    // IMS serves HTML at the bare host's /.well-known path: the usual cause is a discovery URL without "/ims".
+    const type = String(headers['content-type'] ?? 'unknown content type')
+    throw invalid(`did not return JSON (got ${type}); for Adobe IMS use ${'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'}`, error)
+  }
+}
+
+function endpoint (document: Record<string, unknown>, field: string, discoveryUrl: URL, required: true): string
+function endpoint (document: Record<string, unknown>, field: string, discoveryUrl: URL, required: false): string | undefined
+function endpoint (document: Record<string, unknown>, field: string, discoveryUrl: URL, required: boolean): string | undefined {
+  const value = document[field]
+  if (value === undefined || value === null) {
+    if (required) throw invalid(`returned a discovery document without "${field}"`)
+    return undefined
+  }
+  let url: URL
+  try {
+    url = new URL(String(value))
+  } catch {
+    throw invalid(`returned a discovery document whose "${field}" is not a URL`)
+  }
+  // An https provider must not send us to plaintext endpoints; http is accepted only from an http
+  // discovery URL (local mocks and tests).
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && discoveryUrl.protocol === 'http:')) {
+    throw invalid(`returned a discovery document whose "${field}" is not https`)
+  }
+  return url.href
+}
+
+/**
+ * OpenID Connect says the discovery URL is `{issuer}/.well-known/openid-configuration`. IMS instead
+ * serves it at `{host}/ims/.well-known/...` with `issuer` = the bare host. Both satisfy one rule: the
+ * issuer is a prefix of the discovery URL (same origin, path prefix). A document claiming an issuer
+ * elsewhere is refused, unless the host app named that issuer explicitly.
+ */
+function checkIssuer (issuer: string, options: DiscoveryOptions): void {
+  const normalised = issuer.replace(/\/$/, '')
+  if (options.issuer !== undefined) {
+    if (normalised !== options.issuer) throw invalid(`returned issuer "${issuer}", expected "${options.issuer}" (option "issuer")`)
+    return
+  }
+  let issuerUrl: URL
+  try {
+    issuerUrl = new URL(normalised)
+  } catch {
+    throw invalid('returned a discovery document whose "issuer" is not a URL')
+  }
+  const discovery = new URL(options.discoveryUrl)
+  const issuerPath = issuerUrl.pathname.replace(/\/$/, '')
+  if (issuerUrl.origin !== discovery.origin || !discovery.pathname.startsWith(`${issuerPath}/`)) {
+    throw invalid(`returned issuer "${issuer}", which does not match the discovery URL; set the "issuer" option if this provider is trusted`)
+  }
+}
+
+export function parseDiscoveryDocument (document: unknown, options: DiscoveryOptions): ProviderMetadata {
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    throw invalid('returned a discovery document that is not a JSON object')
+  }
+  const doc = document as Record<string, unknown>
+  if (typeof doc.issuer !== 'string' || doc.issuer === '') throw invalid('returned a discovery document without "issuer"')
+  checkIssuer(doc.issuer, options)
+  const discoveryUrl = new URL(options.discoveryUrl)
+  const pkceMethods = doc.code_challenge_methods_supported
+  // IMS does not list PKCE methods but supports S256; a provider that lists them without S256 cannot be used safely.
+  if (Array.isArray(pkceMethods) && !pkceMethods.includes('S256')) {
+    throw invalid('describes a provider that does not support PKCE with S256')
+  }
+  const algorithms = Array.isArray(doc.id_token_signing_alg_values_supported)
+    ? doc.id_token_signing_alg_values_supported.filter((alg): alg is string => typeof alg === 'string' && alg !== 'none')
+    : []
+  return {
+    issuer: doc.issuer,
+    authorizationEndpoint: endpoint(doc, 'authorization_endpoint', discoveryUrl, true),
+    tokenEndpoint: endpoint(doc, 'token_endpoint', discoveryUrl, true),
+    jwksUri: endpoint(doc, 'jwks_uri', discoveryUrl, true),
+    userinfoEndpoint: endpoint(doc, 'userinfo_endpoint', discoveryUrl, false),
+    revocationEndpoint: endpoint(doc, 'revocation_endpoint', discoveryUrl, false),
+    endSessionEndpoint: endpoint(doc, 'end_session_endpoint', discoveryUrl, false),
+    idTokenAlgorithms: algorithms.length > 0 ? algorithms : ['RS256']
+  }
+}
+
+const defaultSleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/**
+ * Fetches and validates the discovery document at start-up. Network failures and 5xx are retried a
+ * few times (a provider blip should not stop a deploy); a document that is wrong fails at once.
+ */
+export async function discoverProvider (options: DiscoveryOptions): Promise<ProviderMetadata> {
+  const attempts = options.attempts ?? 3
+  const sleep = options.sleep ?? defaultSleep
+  let lastError: unknown
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return parseDiscoveryDocument(await fetchDocument(options), options)
+    } catch (error) {
+      lastError = error
+      const retryable = !(error instanceof LightroomConfigError) || /HTTP 5\d\d|HTTP 429/.test(error.message)
+      if (!retryable || attempt === attempts) break
+      await sleep(250 * 2 ** (attempt - 1))
+    }
+  }
+  if (lastError instanceof LightroomConfigError) throw lastError
+  const reason = lastError instanceof Error ? lastError.message : String(lastError)
+  throw invalid(`could not be fetched from ${options.discoveryUrl}: ${reason}`, lastError)
+}

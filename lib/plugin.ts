@@ -1,0 +1,274 @@
+import { randomBytes } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
+import fastifyOauth2 from '@fastify/oauth2'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { Agent } from 'undici'
+import type { PluginContext } from './context.js'
+import { discoverProvider } from './discovery.js'
+import { LightroomAuthError, loginRequired } from './errors.js'
+import { createState, requestedReturnTo, statesMatch } from './flow-state.js'
+import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http.js'
+import { IdTokenVerifier } from './id-token.js'
+import { ImsClient } from './ims-client.js'
+import { resolveOptions, type LightroomImsOptions } from './options.js'
+import { callbackHandler } from './routes/callback.js'
+import { loginHandler } from './routes/login.js'
+import { redactedRequestSerializer } from './log-redaction.js'
+import { logoutHandler } from './routes/logout.js'
+import { SessionManager } from './session.js'
+import { encryptedStore } from './store/encrypted.js'
+import { memoryBackend } from './store/memory.js'
+import { TokenManager, type GetOptions, type RenewReport, type TokenEvents } from './token-manager.js'
+import type { TokenSet } from './token-set.js'
+import type { EventEmitter } from 'node:events'
+import type { ProviderMetadata } from './discovery.js'
+
+/** `app.lightroom`: what works without a request. */
+export interface LightroomDecorator {
+  /** A valid access token for a user, refreshed when needed: for background jobs. */
+  tokenFor (userId: string, options?: GetOptions): Promise<string>
+  /** preHandler: browsers are sent to sign in (302, with returnTo), API callers get 401 JSON with `loginUrl`. */
+  requireLogin (request: FastifyRequest, reply: FastifyReply): Promise<void>
+  /** Relative URL of the login route. */
+  loginUrl (returnTo?: string): string
+  /** Renews every stored grant whose refresh token is older than `olderThanSeconds` (default: the renewRefreshAfterSeconds option). */
+  renewExpiring (options?: { olderThanSeconds?: number }): Promise<RenewReport>
+  /** Revokes a user's grant at IMS and deletes their tokens (all their sessions then need a new sign-in). */
+  signOut (userId: string): Promise<void>
+  /** refresh, logout, refreshFailed, signIn: for metrics and audit logs; payloads never contain tokens. */
+  readonly events: EventEmitter<TokenEvents>
+  /** The validated discovery metadata. */
+  readonly provider: Readonly<ProviderMetadata>
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** A valid access token for the signed-in user; rejects with LightroomAuthError (401 LR_LOGIN_REQUIRED, 503 LR_IMS_UNAVAILABLE, ...). */
+    lightroomToken (options?: GetOptions): Promise<string>
+    /** The signed-in IMS user id, or undefined. */
+    lightroomUserId (): Promise<string | undefined>
+  }
+  interface FastifyInstance {
+    lightroom: LightroomDecorator
+  }
+}
+
+const kTokenSet = Symbol('fastify-lightroom-ims.token-set')
+
+interface RequestState {
+  [kTokenSet]: TokenSet | null
+}
+
+function flowCookieNames (secure: boolean): { state: string, verifier: string } {
+  // `__Host-` cookies cannot be planted by a sibling subdomain or a plaintext response: that is what
+  // stops an attacker from pre-seeding the state and verifier (login CSRF).
+  const prefix = secure ? '__Host-' : ''
+  return { state: `${prefix}lr_oauth_state`, verifier: `${prefix}lr_oauth_verifier` }
+}
+
+async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsOptions & TestingHooks): Promise<void> {
+  const options = resolveOptions(stripTestingHooks(rawOptions))
+  const now = rawOptions.now ?? Date.now
+  const log = fastify.log
+
+  const dispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_CONNECTIONS_PER_ORIGIN })
+  fastify.addHook('onClose', async () => { await dispatcher.close() })
+
+  let provider: ProviderMetadata
+  try {
+    provider = await discoverProvider({ discoveryUrl: options.discoveryUrl, issuer: options.issuer, timeoutMs: options.httpTimeoutMs, dispatcher })
+  } catch (error) {
+    await dispatcher.close()
+    throw error
+  }
+
+  let store = options.store
+  if (store === undefined) {
+    log.warn('lightroom-ims: no "store" option: tokens are kept in memory under a random key and vanish on restart; pass encryptedStore(backend, { keys }) in production')
+    store = encryptedStore(memoryBackend(), { keys: [{ id: 'ephemeral', key: randomBytes(32) }] })
+  }
+  if (options.cookieSecretGenerated) {
+    log.warn('lightroom-ims: no "cookieSecret" option: sessions are signed with a random secret and end on restart')
+  }
+  const expectedCallback = `${options.routePrefix}/callback`
+  if (options.redirectUrl.pathname !== expectedCallback) {
+    log.warn({ redirectPath: options.redirectUrl.pathname, callbackRoute: expectedCallback }, 'lightroom-ims: redirectUri does not point at the callback route; fine behind a rewriting proxy, otherwise sign-in will 404')
+  }
+
+  const ims = new ImsClient({
+    tokenEndpoint: provider.tokenEndpoint,
+    revocationEndpoint: provider.revocationEndpoint,
+    userinfoEndpoint: provider.userinfoEndpoint,
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    timeoutMs: options.httpTimeoutMs,
+    dispatcher,
+    ...rawOptions.imsRetry
+  })
+  const tokens = new TokenManager({
+    store,
+    ims,
+    log,
+    now,
+    refreshMarginMs: options.refreshMarginMs,
+    renewRefreshAfterMs: options.renewRefreshAfterMs,
+    ...rawOptions.refreshLock
+  })
+  const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })
+  const idTokens = new IdTokenVerifier({
+    jwksUri: provider.jwksUri,
+    issuer: provider.issuer,
+    clientId: options.clientId,
+    algorithms: provider.idTokenAlgorithms,
+    clockToleranceSeconds: options.clockToleranceSeconds,
+    timeoutMs: options.httpTimeoutMs,
+    dispatcher,
+    now
+  })
+  const loginPath = (returnTo?: string): string => {
+    const base = `${options.routePrefix}/login`
+    return returnTo === undefined ? base : `${base}?returnTo=${encodeURIComponent(returnTo)}`
+  }
+
+  async function signOut (userId: string, requestLog: FastifyBaseLogger): Promise<void> {
+    const stored = await tokens.read(userId)
+    const refreshToken = stored?.value.refreshToken
+    if (refreshToken !== undefined && provider.revocationEndpoint !== undefined) {
+      try {
+        await ims.revoke(refreshToken, 'refresh_token')
+      } catch (error) {
+        // The local sign-out still happens; IMS expires the grant by itself eventually.
+        requestLog.warn({ userId, error: (error as { error?: string }).error }, 'lightroom-ims: revoking the grant at IMS failed')
+      }
+    }
+    await tokens.delete(userId)
+    tokens.events.emit('logout', { userId, reason: 'signed_out' })
+  }
+
+  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie)
+
+  const flowNames = flowCookieNames(options.secureCookies)
+  const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies }
+  const context: Omit<PluginContext, 'authorizationUrl'> & { authorizationUrl?: PluginContext['authorizationUrl'] } = {
+    options,
+    provider,
+    ims,
+    idTokens,
+    sessions,
+    tokens,
+    now,
+    loginPath,
+    signOut,
+    flowCookies: { ...flowNames, options: flowCookieOptions }
+  }
+
+  // Routes and @fastify/oauth2 live in their own encapsulated context: its decorators and our error
+  // handler stay out of the host app.
+  await fastify.register(async function routes (child) {
+    const authorize = new URL(provider.authorizationEndpoint)
+    const token = new URL(provider.tokenEndpoint)
+    await child.register(fastifyOauth2, {
+      name: 'lightroomImsOAuth2',
+      credentials: {
+        client: { id: options.clientId, secret: options.clientSecret },
+        auth: {
+          authorizeHost: authorize.origin,
+          authorizePath: `${authorize.pathname}${authorize.search}`,
+          tokenHost: token.origin,
+          tokenPath: token.pathname
+        }
+      },
+      scope: options.scopes,
+      callbackUri: options.redirectUri,
+      pkce: 'S256',
+      generateStateFunction: (request: FastifyRequest) => createState(requestedReturnTo(request, options.defaultReturnTo)),
+      checkStateFunction: (request: FastifyRequest) => statesMatch((request.query as Record<string, unknown>).state, request.cookies[flowNames.state]),
+      redirectStateCookieName: flowNames.state,
+      verifierCookieName: flowNames.verifier,
+      cookie: flowCookieOptions,
+      userAgent: false
+    })
+    const oauth = (child as unknown as Record<string, { generateAuthorizationUri: (request: FastifyRequest, reply: FastifyReply) => Promise<string> }>).lightroomImsOAuth2!
+    context.authorizationUrl = async (request, reply) => await oauth.generateAuthorizationUri(request, reply)
+    const ctx = context as PluginContext
+
+    child.setErrorHandler(function (error: unknown, request, reply) {
+      if (error instanceof LightroomAuthError) return reply.code(error.statusCode).send({ statusCode: error.statusCode, code: error.code, error: error.name, message: error.message })
+      // Never echo an unexpected error's message: it may quote upstream text.
+      request.log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'lightroom-ims: unexpected error in an auth route')
+      const status = (error as { statusCode?: number }).statusCode
+      if (typeof status === 'number' && status >= 400 && status < 500) return reply.code(status).send({ statusCode: status, error: 'Bad Request', message: 'Invalid request' })
+      return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Sign-in failed unexpectedly; please try again' })
+    })
+    const routeOptions = { logSerializers: { req: redactedRequestSerializer } }
+    child.get(`${options.routePrefix}/login`, routeOptions, loginHandler(ctx))
+    child.get(`${options.routePrefix}/callback`, routeOptions, callbackHandler(ctx))
+    child.post(`${options.routePrefix}/logout`, routeOptions, logoutHandler(ctx))
+  })
+
+  fastify.decorateRequest(kTokenSet, null)
+  fastify.decorateRequest('lightroomUserId', async function (this: FastifyRequest): Promise<string | undefined> {
+    return (await sessions.read(this))?.userId
+  })
+  fastify.decorateRequest('lightroomToken', async function (this: FastifyRequest, getOptions?: GetOptions): Promise<string> {
+    const state = this as unknown as RequestState
+    const session = await sessions.read(this)
+    if (session === undefined) throw loginRequired()
+    const memo = state[kTokenSet]
+    // Second call in one request: no store read while the first answer is still good.
+    if (memo !== null && getOptions?.force !== true && tokens.isUsable(memo)) return memo.accessToken
+    const set = await tokens.tokenSet(session.userId, getOptions)
+    state[kTokenSet] = set
+    return set.accessToken
+  })
+
+  const requireLogin = async function (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const session = await sessions.read(request)
+    if (session !== undefined) {
+      const stored = await tokens.read(session.userId)
+      if (stored !== undefined) {
+        (request as unknown as RequestState)[kTokenSet] = stored.value
+        return
+      }
+    }
+    const loginUrl = loginPath(request.url)
+    const accept = request.headers.accept
+    if (request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html')) {
+      await reply.header('cache-control', 'no-store').redirect(loginUrl, 302)
+      return
+    }
+    const error = loginRequired()
+    await reply.code(401).send({ statusCode: 401, code: error.code, error: 'Unauthorized', message: error.message, loginUrl })
+  }
+
+  const decorator: LightroomDecorator = {
+    tokenFor: async (userId, getOptions) => await tokens.accessToken(userId, getOptions),
+    requireLogin,
+    loginUrl: loginPath,
+    renewExpiring: async (renew) => await tokens.renewExpiring((renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
+    signOut: async (userId) => { await signOut(userId, log) },
+    events: tokens.events,
+    provider: Object.freeze({ ...provider })
+  }
+  fastify.decorate('lightroom', decorator)
+}
+
+/**
+ * Knobs for tests and benchmarks, deliberately outside the documented options: a fake clock, quick
+ * IMS retries, short refresh locks.
+ */
+export interface TestingHooks {
+  now?: () => number
+  imsRetry?: { retries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number }
+  refreshLock?: { lockTtlMs?: number, waitForPeerMs?: number, pollIntervalMs?: number }
+}
+
+function stripTestingHooks (options: LightroomImsOptions & TestingHooks): LightroomImsOptions {
+  if (options === null || typeof options !== 'object') return options
+  const { now, imsRetry, refreshLock, ...rest } = options
+  return rest
+}
+
+export const lrImsPlugin = fp(lightroomIms, { fastify: '5.x', name: 'fastify-lightroom-ims' })
+export default lrImsPlugin

@@ -1,0 +1,94 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { PluginContext } from '../context.js'
+import { ImsError, LightroomAuthError } from '../errors.js'
+import { returnToFromState, statesMatch } from '../flow-state.js'
+import { sendAuthError } from '../reply-error.js'
+import { parseTokenResponse } from '../token-set.js'
+
+// Errors IMS sends back when the user (not the app) said no or must interact first.
+const USER_ERRORS = new Set(['access_denied', 'login_required', 'consent_required', 'interaction_required'])
+
+function providerError (value: unknown): LightroomAuthError {
+  // Only a recognisable OAuth error code is echoed; error_description is attacker-controllable.
+  const code = typeof value === 'string' && /^[a-z_]{1,64}$/.test(value) ? value : 'unknown_error'
+  if (USER_ERRORS.has(code)) {
+    return new LightroomAuthError('LR_ACCESS_DENIED', 401, `Sign-in was not completed at Adobe (${code})`)
+  }
+  return new LightroomAuthError('LR_IMS_ERROR', 400, `Adobe refused the sign-in request (${code})`)
+}
+
+function exchangeError (error: unknown): LightroomAuthError {
+  if (error instanceof ImsError && !error.transient) {
+    return new LightroomAuthError('LR_IMS_ERROR', 400, `Adobe rejected the sign-in code (${error.error}); please sign in again`, { cause: error })
+  }
+  return new LightroomAuthError('LR_IMS_UNAVAILABLE', 502, 'Adobe IMS could not be reached to complete the sign-in; please try again', { cause: error })
+}
+
+/**
+ * GET {prefix}/callback: checks, in this order and before any call to IMS, the provider's error,
+ * the state (constant-time, against the cookie set at login) and the PKCE verifier cookie; then
+ * exchanges the code, verifies the id_token, stores the tokens and starts a fresh session.
+ */
+export function callbackHandler (ctx: PluginContext) {
+  return async function callback (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const query = (request.query ?? {}) as Record<string, unknown>
+    const stateCookie = request.cookies[ctx.flowCookies.state]
+    const verifier = request.cookies[ctx.flowCookies.verifier]
+    // Single use: whatever happens next, this flow's cookies are spent.
+    reply.clearCookie(ctx.flowCookies.state, ctx.flowCookies.options)
+    reply.clearCookie(ctx.flowCookies.verifier, ctx.flowCookies.options)
+    const fail = (error: LightroomAuthError): FastifyReply => sendAuthError(request, reply, error, ctx.loginPath())
+
+    if (query.error !== undefined) return fail(providerError(query.error))
+    if (!statesMatch(query.state, stateCookie)) {
+      return fail(new LightroomAuthError('LR_BAD_STATE', 400, 'This sign-in link is invalid or was already used; please start again'))
+    }
+    if (typeof query.code !== 'string' || query.code.length === 0 || query.code.length > 4096) {
+      return fail(new LightroomAuthError('LR_BAD_STATE', 400, 'The sign-in response carried no code; please start again'))
+    }
+    if (verifier === undefined || !/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) {
+      return fail(new LightroomAuthError('LR_BAD_STATE', 400, 'The sign-in cookie is missing (cookies blocked, or another tab finished first); please start again'))
+    }
+
+    let body: Record<string, unknown>
+    try {
+      body = await ctx.ims.exchangeCode(query.code, ctx.options.redirectUri, verifier)
+    } catch (error) {
+      request.log.warn({ error: error instanceof ImsError ? error.error : 'unknown', status: (error as ImsError).status, debugId: (error as ImsError).debugId }, 'lightroom-ims: code exchange failed')
+      return fail(exchangeError(error))
+    }
+
+    let userId: string
+    try {
+      const idToken = body.id_token
+      if (typeof idToken === 'string') {
+        userId = (await ctx.idTokens.verify(idToken)).sub
+      } else if (!ctx.options.scopes.includes('openid')) {
+        // Without openid there is no id_token; userinfo names the user instead.
+        const info = await ctx.ims.userinfo(String(body.access_token))
+        if (typeof info.sub !== 'string' || info.sub === '') throw new Error('userinfo has no sub')
+        userId = info.sub
+      } else {
+        throw new LightroomAuthError('LR_INVALID_ID_TOKEN', 502, 'The provider sent no identity token')
+      }
+    } catch (error) {
+      const failure = error instanceof LightroomAuthError ? error : new LightroomAuthError('LR_INVALID_ID_TOKEN', 502, 'The user could not be identified', { cause: error })
+      request.log.warn({ code: failure.code, reason: failure.message }, 'lightroom-ims: sign-in identity check failed')
+      return fail(failure)
+    }
+
+    let tokens
+    try {
+      tokens = parseTokenResponse(body, { now: ctx.now(), userId })
+    } catch (error) {
+      request.log.warn({ reason: (error as Error).message }, 'lightroom-ims: unusable token response at sign-in')
+      return fail(new LightroomAuthError('LR_IMS_ERROR', 502, 'Adobe sent an unusable token response; please try again', { cause: error }))
+    }
+    await ctx.tokens.save(tokens)
+    await ctx.sessions.create(request, reply, userId)
+    request.log.debug({ userId }, 'lightroom-ims: user signed in')
+    ctx.tokens.events.emit('signIn', { userId })
+    const returnTo = returnToFromState(query.state as string, ctx.options.defaultReturnTo)
+    return reply.header('cache-control', 'no-store').redirect(returnTo, 303)
+  }
+}

@@ -1,0 +1,103 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { Signer } from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TokenStore } from './store/types.js'
+
+/** What a session id points at, server side. The browser only ever holds the signed, opaque id. */
+export interface SessionRecord {
+  userId: string
+  createdAt: number
+}
+
+export interface SessionManagerOptions {
+  store: TokenStore
+  secrets: string[]
+  /** https: Secure cookie with the `__Host-` prefix (host-only, Path=/, cannot be planted by a sibling subdomain). */
+  secure: boolean
+  maxAgeMs: number
+  now: () => number
+}
+
+const kSession = Symbol('fastify-lightroom-ims.session')
+
+interface RequestWithSession {
+  [kSession]?: Promise<SessionRecord | undefined>
+}
+
+export function sessionKey (sessionId: string): string {
+  // Keyed by a hash: someone who can read the backend still cannot mint a cookie from a key.
+  return `session:${createHash('sha256').update(sessionId).digest('base64url')}`
+}
+
+export class SessionManager {
+  readonly cookieName: string
+  readonly #options: SessionManagerOptions
+  readonly #signer: Signer
+  readonly #cookieOptions: { path: string, httpOnly: true, sameSite: 'lax', secure: boolean }
+
+  constructor (options: SessionManagerOptions) {
+    this.#options = options
+    this.#signer = new Signer(options.secrets, 'sha256')
+    this.cookieName = options.secure ? '__Host-lr_session' : 'lr_session'
+    this.#cookieOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure: options.secure }
+  }
+
+  /** The session id from a validly signed cookie, or undefined (absent, forged, or signed with an unknown secret). */
+  sessionId (request: FastifyRequest): string | undefined {
+    const raw = request.cookies[this.cookieName]
+    if (raw === undefined || raw.length > 512) return undefined
+    const unsigned = this.#signer.unsign(raw)
+    if (!unsigned.valid || unsigned.value === null || !/^[A-Za-z0-9_-]{43}$/.test(unsigned.value)) return undefined
+    return unsigned.value
+  }
+
+  /**
+   * Reads the session once per request: handlers that call lightroomToken() twice, or a preHandler
+   * and the handler, share one store read.
+   */
+  read (request: FastifyRequest): Promise<SessionRecord | undefined> {
+    const holder = request as unknown as RequestWithSession
+    holder[kSession] ??= this.#load(request)
+    return holder[kSession]
+  }
+
+  async #load (request: FastifyRequest): Promise<SessionRecord | undefined> {
+    const id = this.sessionId(request)
+    if (id === undefined) return undefined
+    const stored = await this.#options.store.get<SessionRecord>(sessionKey(id))
+    const record = stored?.value
+    if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
+    if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined
+    return record
+  }
+
+  /**
+   * Starts a brand-new session for a user. Any session id the browser brought is discarded and its
+   * record deleted, so an id planted before sign-in is never promoted to a signed-in one (fixation).
+   */
+  async create (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
+    const previous = this.sessionId(request)
+    if (previous !== undefined) await this.#options.store.delete(sessionKey(previous))
+    const id = randomBytes(32).toString('base64url')
+    const record: SessionRecord = { userId, createdAt: this.#options.now() }
+    await this.#options.store.set(sessionKey(id), record, this.#options.maxAgeMs)
+    reply.setCookie(this.cookieName, this.#signer.sign(id), {
+      ...this.#cookieOptions,
+      maxAge: Math.floor(this.#options.maxAgeMs / 1000)
+    })
+    const holder = request as unknown as RequestWithSession
+    holder[kSession] = Promise.resolve(record)
+  }
+
+  async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const id = this.sessionId(request)
+    if (id !== undefined) await this.#options.store.delete(sessionKey(id))
+    this.clearCookie(reply)
+    const holder = request as unknown as RequestWithSession
+    holder[kSession] = Promise.resolve(undefined)
+  }
+
+  clearCookie (reply: FastifyReply): void {
+    reply.clearCookie(this.cookieName, this.#cookieOptions)
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * Encryption at rest for any StoreBackend: AES-256-GCM, the key id in the
+ * envelope, the record's key as associated data. Backends only ever see
+ * envelopes of the form
+ *
+ *   v1.<keyId>.<iv>.<ciphertext>.<tag>      (binary parts base64url, unpadded)
+ *
+ * The plaintext is JSON of `{ v: value, exp: epochMs | null }`: the absolute
+ * expiry travels with the value because backends cannot report a record's
+ * remaining TTL, and re-encryption must not extend or drop it.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { LightroomConfigError, StoreRecordError } from '../errors.js'
+import { kEncryptsAtRest } from './types.js'
+import type { EncryptedStoreOptions, EncryptionKey, StoreBackend, StoredValue, TokenStore } from './types.js'
+
+const VERSION = 'v1'
+const CIPHER = 'aes-256-gcm'
+const KEY_BYTES = 32
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
+const HEX_KEY = /^[0-9A-Fa-f]{64}$/
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/
+const BACKEND_METHODS = ['get', 'set', 'compareAndSet', 'delete', 'compareAndDelete', 'tryLock', 'scan'] as const
+
+interface ImportedKey {
+  id: string
+  secret: KeyObject
+}
+
+interface Envelope {
+  keyId: string
+  iv: Buffer
+  ciphertext: Buffer
+  tag: Buffer
+}
+
+/** A fresh random key, base64: what to put after `id:` in the keys env var. */
+export function generateEncryptionKey (): string {
+  return randomBytes(KEY_BYTES).toString('base64')
+}
+
+/**
+ * Parses `id1:key1,id2:key2` (the first encrypts, all decrypt), as read from
+ * an environment variable. Validates every entry so a typo fails at start-up.
+ */
+export function parseEncryptionKeys (text: string): EncryptionKey[] {
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new LightroomConfigError('keys', 'is empty: expected "id:base64key[,id:base64key...]"')
+  }
+  const keys = text.split(',').map((entry, i): EncryptionKey => {
+    const item = entry.trim()
+    const colon = item.indexOf(':')
+    if (colon === -1) {
+      throw new LightroomConfigError(`keys[${i}]`, 'must look like "id:base64key"')
+    }
+    return { id: item.slice(0, colon).trim(), key: item.slice(colon + 1).trim() }
+  })
+  importKeys(keys)
+  return keys
+}
+
+export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOptions): TokenStore {
+  checkBackend(backend)
+  const keys = importKeys(options?.keys)
+  // importKeys guarantees at least one key.
+  const current = keys[0] as ImportedKey
+  const byId = new Map(keys.map((key) => [key.id, key]))
+
+  function seal (recordKey: string, plaintext: string | Buffer): string {
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv(CIPHER, current.secret, iv, { authTagLength: TAG_BYTES })
+    cipher.setAAD(Buffer.from(recordKey, 'utf8'))
+    const ciphertext = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext)
+    // GCM is a stream mode: final() emits no bytes, it only computes the tag.
+    cipher.final()
+    // join() builds one flat string; a template literal would leave V8 a rope
+    // of pieces, costing memory per stored record and a flatten on each read.
+    return [VERSION, current.id, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
+  }
+
+  /** Authenticated plaintext of a parsed envelope; the caller has checked the key id is held. */
+  function open (recordKey: string, envelope: Envelope, key: ImportedKey): Buffer {
+    const decipher = createDecipheriv(CIPHER, key.secret, envelope.iv, { authTagLength: TAG_BYTES })
+    decipher.setAAD(Buffer.from(recordKey, 'utf8'))
+    decipher.setAuthTag(envelope.tag)
+    const plaintext = decipher.update(envelope.ciphertext)
+    try {
+      decipher.final()
+    } catch {
+      // Tampered, truncated, or moved here from another record's key.
+      throw new StoreRecordError(recordKey, 'auth-failed')
+    }
+    return plaintext
+  }
+
+  function keyFor (recordKey: string, envelope: Envelope): ImportedKey {
+    const key = byId.get(envelope.keyId)
+    if (key === undefined) throw new StoreRecordError(recordKey, 'unknown-key')
+    return key
+  }
+
+  function wrap (value: unknown, ttlMs: number | undefined): string {
+    checkTtl(ttlMs)
+    const type = typeof value
+    if (type === 'undefined' || type === 'function' || type === 'symbol') {
+      throw new TypeError(`encryptedStore: a ${type} value cannot be stored as JSON`)
+    }
+    return JSON.stringify({ v: value, exp: ttlMs === undefined ? null : Date.now() + ttlMs })
+  }
+
+  return {
+    [kEncryptsAtRest]: true,
+    backend,
+
+    async get<T> (key: string): Promise<StoredValue<T> | undefined> {
+      const raw = await backend.get(key)
+      if (raw === undefined) return undefined
+      const envelope = parseEnvelope(key, raw)
+      const plaintext = open(key, envelope, keyFor(key, envelope))
+      return { value: unwrap(key, plaintext).v as T, revision: raw, staleKey: envelope.keyId !== current.id }
+    },
+
+    async set<T> (key: string, value: T, ttlMs?: number) {
+      await backend.set(key, seal(key, wrap(value, ttlMs)), ttlMs)
+    },
+
+    async compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number) {
+      return await backend.compareAndSet(key, revision, seal(key, wrap(value, ttlMs)), ttlMs)
+    },
+
+    async delete (key) {
+      await backend.delete(key)
+    },
+
+    async compareAndDelete (key, revision) {
+      return await backend.compareAndDelete(key, revision)
+    },
+
+    async tryLock (name, ttlMs) {
+      return await backend.tryLock(name, ttlMs)
+    },
+
+    async reencryptAll (prefix = '') {
+      let scanned = 0
+      let reencrypted = 0
+      let failed = 0
+      for await (const key of backend.scan(prefix)) {
+        scanned++
+        const raw = await backend.get(key)
+        if (raw === undefined) continue // deleted since the scan listed it
+        let plaintext: Buffer
+        let exp: number | null
+        try {
+          const envelope = parseEnvelope(key, raw)
+          // Skipping current-key records without decrypting them is what makes a rerun cheap.
+          if (envelope.keyId === current.id) continue
+          plaintext = open(key, envelope, keyFor(key, envelope))
+          exp = unwrap(key, plaintext).exp
+        } catch (err) {
+          // Only an unreadable record is counted and skipped; anything else would be our bug.
+          /* c8 ignore next */
+          if (!(err instanceof StoreRecordError)) throw err
+          failed++
+          continue
+        }
+        let ttlMs: number | undefined
+        if (exp !== null) {
+          ttlMs = exp - Date.now()
+          if (ttlMs <= 0) continue // about to expire anyway: not worth a write
+        }
+        // The same plaintext (value and absolute expiry) under the current key;
+        // if a concurrent writer got there first, its record is already current.
+        if (await backend.compareAndSet(key, raw, seal(key, plaintext), ttlMs)) reencrypted++
+      }
+      return { scanned, reencrypted, failed }
+    }
+  }
+}
+
+/**
+ * Splits and strictly decodes an envelope. Buffer's base64 decoder skips
+ * characters it does not know, so each part is re-encoded and compared: a
+ * damaged record is reported as malformed instead of reaching GCM as
+ * something else.
+ */
+function parseEnvelope (recordKey: string, raw: string): Envelope {
+  const parts = raw.split('.')
+  if (parts.length !== 5 || parts[0] !== VERSION) throw new StoreRecordError(recordKey, 'malformed')
+  const keyId = parts[1] as string
+  const iv = strictBase64url(parts[2] as string)
+  const ciphertext = strictBase64url(parts[3] as string)
+  const tag = strictBase64url(parts[4] as string)
+  if (!KEY_ID.test(keyId) || iv?.length !== IV_BYTES || tag?.length !== TAG_BYTES ||
+    ciphertext === undefined || ciphertext.length === 0) {
+    throw new StoreRecordError(recordKey, 'malformed')
+  }
+  return { keyId, iv, ciphertext, tag }
+}
+
+function strictBase64url (text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64url')
+  return bytes.toString('base64url') === text ? bytes : undefined
+}
+
+function unwrap (recordKey: string, plaintext: Buffer): { v: unknown, exp: number | null } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(plaintext.toString('utf8'))
+  } catch {
+    throw new StoreRecordError(recordKey, 'bad-json')
+  }
+  // Authentic but not our wrapper: only a bug of ours could write that, and
+  // it is still not a value we can hand out.
+  if (typeof parsed !== 'object' || parsed === null || !('v' in parsed) || !('exp' in parsed) ||
+    (parsed.exp !== null && typeof parsed.exp !== 'number')) {
+    throw new StoreRecordError(recordKey, 'bad-json')
+  }
+  return parsed as { v: unknown, exp: number | null }
+}
+
+function checkBackend (backend: unknown): void {
+  if (typeof backend !== 'object' || backend === null) {
+    throw new LightroomConfigError('backend', 'must be a store backend (memoryBackend(), redisBackend(), ...)')
+  }
+  for (const method of BACKEND_METHODS) {
+    if (typeof (backend as Record<string, unknown>)[method] !== 'function') {
+      throw new LightroomConfigError('backend', `must implement ${method}() (see StoreBackend)`)
+    }
+  }
+}
+
+/**
+ * Validates and imports every key once, so no request pays for decoding.
+ * Messages name the option but never quote a key or an id: a key pasted into
+ * the id field must not end up in a log.
+ */
+function importKeys (keys: unknown): ImportedKey[] {
+  if (!Array.isArray(keys) || keys.length === 0) {
+    throw new LightroomConfigError('keys', 'must be a non-empty array of { id, key }; the first one encrypts')
+  }
+  const seen = new Map<string, number>()
+  return keys.map((entry: unknown, i): ImportedKey => {
+    if (typeof entry !== 'object' || entry === null) {
+      throw new LightroomConfigError(`keys[${i}]`, 'must be an object { id, key }')
+    }
+    const { id, key } = entry as Partial<EncryptionKey>
+    if (typeof id !== 'string' || !KEY_ID.test(id)) {
+      throw new LightroomConfigError(`keys[${i}].id`, 'must be 1 to 32 letters, digits, "-" or "_"')
+    }
+    const first = seen.get(id)
+    if (first !== undefined) {
+      throw new LightroomConfigError(`keys[${i}].id`, `must be unique: keys[${first}] has the same id`)
+    }
+    seen.set(id, i)
+    return { id, secret: createSecretKey(keyBytes(key, `keys[${i}].key`)) }
+  })
+}
+
+function keyBytes (key: unknown, option: string): Uint8Array {
+  let bytes: Uint8Array
+  if (key instanceof Uint8Array) {
+    bytes = key
+  } else if (typeof key === 'string' && HEX_KEY.test(key)) {
+    bytes = Buffer.from(key, 'hex')
+  } else if (typeof key === 'string' && BASE64.test(key)) {
+    // Node's base64 decoder accepts both alphabets, padded or not.
+    bytes = Buffer.from(key, 'base64')
+  } else {
+    throw new LightroomConfigError(option, `must be ${KEY_BYTES} bytes: a Buffer, a Uint8Array, or a base64, base64url or 64-hex-character string (generateEncryptionKey() makes one)`)
+  }
+  if (bytes.length !== KEY_BYTES) {
+    throw new LightroomConfigError(option, `must be exactly ${KEY_BYTES} bytes for AES-256; got ${bytes.length}`)
+  }
+  return bytes
+}
+
+function checkTtl (ttlMs: number | undefined): void {
+  if (ttlMs === undefined) return
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new RangeError('encryptedStore: ttlMs must be a positive finite number of milliseconds')
+  }
+}

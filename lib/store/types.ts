@@ -1,0 +1,73 @@
+/**
+ * The contract every storage backend implements. Backends hold opaque strings
+ * only (the encrypted envelopes); they never see a token in plaintext.
+ * One interface for memory and Redis, so the token manager has one code path.
+ */
+
+export interface BackendLock {
+  /** Random value proving ownership; only its owner may release or extend. */
+  readonly owner: string
+  /** Push the expiry out again while a slow refresh is still running. Resolves false when the lock was lost. */
+  extend (ttlMs: number): Promise<boolean>
+  /** Release if still owned; a no-op otherwise. */
+  release (): Promise<void>
+}
+
+export interface StoreBackend {
+  get (key: string): Promise<string | undefined>
+  /** ttlMs: the record disappears after this long; undefined keeps it forever. */
+  set (key: string, value: string, ttlMs?: number): Promise<void>
+  /**
+   * Atomically write `value` only when the current raw value is exactly
+   * `expected` (undefined: only when absent). Resolves whether it wrote.
+   */
+  compareAndSet (key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean>
+  delete (key: string): Promise<void>
+  /** Atomically delete only when the current raw value is exactly `expected`. */
+  compareAndDelete (key: string, expected: string): Promise<boolean>
+  /** Try once to take the named lock; undefined when someone else holds it. */
+  tryLock (name: string, ttlMs: number): Promise<BackendLock | undefined>
+  /** Every key starting with prefix, in batches (SCAN, never KEYS, on Redis). */
+  scan (prefix: string): AsyncIterable<string>
+  /** Optional: release connections/timers. */
+  close? (): Promise<void>
+}
+
+/** A decrypted value together with the raw envelope it came from, for compare-and-set. */
+export interface StoredValue<T> {
+  value: T
+  /** Opaque: pass back to compareAndSet / compareAndDelete. */
+  revision: string
+  /** True when the record was encrypted with a key other than the current (first) one. */
+  staleKey: boolean
+}
+
+export const kEncryptsAtRest: unique symbol = Symbol.for('fastify-lightroom-ims.encrypts-at-rest')
+
+/** What the plugin talks to: JSON values in, encrypted envelopes out to the backend. */
+export interface TokenStore {
+  readonly [kEncryptsAtRest]: true
+  readonly backend: StoreBackend
+  /** Throws StoreRecordError for a record that cannot be decrypted; backend errors pass through. */
+  get<T> (key: string): Promise<StoredValue<T> | undefined>
+  set<T> (key: string, value: T, ttlMs?: number): Promise<void>
+  /** revision undefined: write only when absent. */
+  compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number): Promise<boolean>
+  delete (key: string): Promise<void>
+  compareAndDelete (key: string, revision: string): Promise<boolean>
+  tryLock (name: string, ttlMs: number): Promise<BackendLock | undefined>
+  /** Rewrite every record under `prefix` whose key is not the current one. Resumable: already-current records are skipped. */
+  reencryptAll (prefix?: string): Promise<{ scanned: number, reencrypted: number, failed: number }>
+}
+
+export interface EncryptionKey {
+  /** Short identifier stored in every envelope; letters, digits, `-` and `_`. */
+  id: string
+  /** 32 bytes: a Buffer/Uint8Array, or a base64 / base64url / 64-hex-char string. */
+  key: string | Uint8Array
+}
+
+export interface EncryptedStoreOptions {
+  /** The first key encrypts; every key decrypts (rotation). */
+  keys: EncryptionKey[]
+}

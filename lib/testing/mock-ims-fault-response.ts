@@ -1,0 +1,41 @@
+/**
+ * Plays one queued fault. Returns true when the request should then be
+ * answered normally (a delay that ran out), false when the fault was the answer.
+ */
+import { authorizeFault } from './mock-ims-authorize.js'
+import type { ImsContext, ImsRequest } from './mock-ims-context.js'
+import type { Delays } from './mock-ims-faults.js'
+import { sendOAuthError, sendText } from './mock-ims-http.js'
+import { statusPage } from './mock-ims-pages.js'
+import type { MockImsEndpoint, MockImsFault } from './mock-ims-types.js'
+
+export async function playFault (
+  ctx: ImsContext,
+  delays: Delays,
+  endpoint: MockImsEndpoint,
+  request: ImsRequest,
+  fault: MockImsFault
+): Promise<boolean> {
+  const { req, res } = request
+  if ('delayMs' in fault) return await delays.wait(fault.delayMs)
+  if ('reset' in fault) {
+    req.socket.destroy()
+    return false
+  }
+  if ('oauthError' in fault) {
+    // Authorization errors reach the app through the browser, on the redirect.
+    if (endpoint === 'authorize') {
+      authorizeFault(ctx, request, fault.oauthError, fault.description)
+    } else {
+      const status = fault.status ?? (fault.oauthError === 'invalid_client' ? 401 : 400)
+      sendOAuthError(res, status, fault.oauthError, fault.description)
+    }
+    return false
+  }
+  const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { 'Retry-After': String(fault.retryAfter) }
+  const body = fault.body ?? statusPage(fault.status)
+  const looksJson = /^\s*[[{]/.test(body)
+  const type = fault.contentType ?? (looksJson ? 'application/json;charset=utf-8' : 'text/html;charset=utf-8')
+  sendText(res, fault.status, body, type, headers)
+  return false
+}

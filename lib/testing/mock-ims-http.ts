@@ -1,0 +1,86 @@
+/**
+ * Bare node:http plumbing: bounded body reading, and the few response shapes
+ * IMS uses (JSON that must not be cached, HTML pages, redirects, empty 200s).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** IMS refuses large bodies; the mock does it at 64 KB. */
+export const BODY_LIMIT = 64 * 1024
+
+export class BodyTooLargeError extends Error {}
+
+/** Reads the whole body, or rejects with BodyTooLargeError as soon as it passes the limit. */
+export async function readBody (req: IncomingMessage, limit = BODY_LIMIT): Promise<string> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw new BodyTooLargeError()
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) throw new BodyTooLargeError()
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** The body as form parameters, or undefined when it was not sent as a form. */
+export function formParams (req: IncomingMessage, body: string): URLSearchParams | undefined {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
+  return type === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : undefined
+}
+
+/** Splits a request target by hand: `new URL()` would read `//host/path` as another host. */
+export function splitTarget (target: string): { path: string, query: URLSearchParams } {
+  const mark = target.indexOf('?')
+  if (mark === -1) return { path: target, query: new URLSearchParams() }
+  return { path: target.slice(0, mark), query: new URLSearchParams(target.slice(mark + 1)) }
+}
+
+/** The name of the first parameter given more than once (RFC 6749 §3.1, §3.2 forbid repeats). */
+export function repeatedParam (params: URLSearchParams): string | undefined {
+  const seen = new Set<string>()
+  for (const name of params.keys()) {
+    if (seen.has(name)) return name
+    seen.add(name)
+  }
+  return undefined
+}
+
+export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, {
+    'Content-Type': 'application/json;charset=utf-8',
+    'Cache-Control': 'no-store',
+    Pragma: 'no-cache',
+    'Content-Length': String(Buffer.byteLength(text)),
+    ...headers
+  })
+  res.end(text)
+}
+
+/** An OAuth error response: `{ error, error_description }`. */
+export function sendOAuthError (res: ServerResponse, status: number, error: string, description?: string, headers?: Record<string, string>): void {
+  sendJson(res, status, description === undefined ? { error } : { error, error_description: description }, headers)
+}
+
+export function sendText (res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Cache-Control': 'no-store',
+    'Content-Length': String(Buffer.byteLength(text)),
+    ...headers
+  })
+  res.end(text)
+}
+
+export function sendHtml (res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
+  sendText(res, status, html, 'text/html;charset=utf-8', headers)
+}
+
+export function sendEmpty (res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Cache-Control': 'no-store', 'Content-Length': '0', ...headers })
+  res.end()
+}
+
+export function redirect (res: ServerResponse, location: string): void {
+  sendEmpty(res, 302, { Location: location })
+}

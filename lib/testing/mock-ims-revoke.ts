@@ -1,0 +1,42 @@
+/**
+ * Ending things: token revocation (RFC 7009, back channel) and logout (IMS's
+ * front-channel redirect).
+ */
+import { authenticateClient } from './mock-ims-client-auth.js'
+import type { ImsContext, ImsRequest } from './mock-ims-context.js'
+import { redirect, repeatedParam, sendEmpty, sendHtml, sendOAuthError } from './mock-ims-http.js'
+import { messagePage } from './mock-ims-pages.js'
+import { isHttpUrl } from './mock-ims-settings.js'
+
+export function handleRevoke (ctx: ImsContext, request: ImsRequest): void {
+  const { res, form } = request
+  if (!form) return sendOAuthError(res, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded')
+  const repeated = repeatedParam(form)
+  if (repeated !== undefined) return sendOAuthError(res, 400, 'invalid_request', `${repeated} is repeated`)
+  const auth = authenticateClient(ctx.settings.clients, request.req.headers, form, request.query)
+  if (!auth.ok) return sendOAuthError(res, 401, 'invalid_client', auth.description, auth.basic ? { 'WWW-Authenticate': 'Basic realm="ims"' } : {})
+  const token = form.get('token')
+  if (token === null) return sendOAuthError(res, 400, 'invalid_request', 'token is required')
+  ctx.ledger.revokeToken(token, auth.client.clientId)
+  // RFC 7009 §2.2: unknown tokens get the same 200, so revocation tells nothing.
+  sendEmpty(res, 200)
+}
+
+/**
+ * Ends the browser's IMS session (which the mock does not keep) and sends it
+ * back. Tokens are left alone: that is what revoke is for. The return address
+ * must share an origin with one of the client's redirect URIs, when it has any.
+ */
+export function handleLogout (ctx: ImsContext, { query, res }: ImsRequest): void {
+  const client = ctx.settings.clients.find((candidate) => candidate.clientId === query.get('client_id'))
+  if (!client) return sendHtml(res, 400, messagePage('Invalid request', 'missing or unknown client_id'))
+  // `post_logout_redirect_uri` is the OpenID name, which the generic flavor's clients send.
+  const target = query.get('redirect_uri') ?? query.get('post_logout_redirect_uri')
+  if (target === null) return sendHtml(res, 200, messagePage('Signed out', 'You are signed out of Adobe ID (mock).'))
+  if (!isHttpUrl(target)) return sendHtml(res, 400, messagePage('Invalid request', 'redirect_uri must be an absolute http(s) URL'))
+  const origin = new URL(target).origin
+  if (client.redirectUris && !client.redirectUris.some((uri) => new URL(uri).origin === origin)) {
+    return sendHtml(res, 400, messagePage('Invalid request', 'redirect_uri is not allowed for this client'))
+  }
+  redirect(res, target)
+}

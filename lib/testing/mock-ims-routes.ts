@@ -1,0 +1,35 @@
+/**
+ * Which methods each endpoint takes and which handler answers it. Paths come
+ * from the flavor (mock-ims-discovery.ts); this table is the same for both.
+ */
+import { handleAuthorize } from './mock-ims-authorize.js'
+import type { ImsContext, ImsRequest } from './mock-ims-context.js'
+import { discoveryDocument } from './mock-ims-discovery.js'
+import { sendJson } from './mock-ims-http.js'
+import { handleLogout, handleRevoke } from './mock-ims-revoke.js'
+import { handleToken } from './mock-ims-token.js'
+import type { MockImsEndpoint } from './mock-ims-types.js'
+import { handleUserinfo } from './mock-ims-userinfo.js'
+
+export interface Route {
+  methods: string[]
+  handle (ctx: ImsContext, request: ImsRequest): void | Promise<void>
+}
+
+export const ROUTES: Record<MockImsEndpoint, Route> = {
+  discovery: {
+    methods: ['GET'],
+    handle: (ctx, { res }) => sendJson(res, 200,
+      discoveryDocument(ctx.settings.flavor, ctx.origin, ctx.issuer, ctx.paths, ctx.settings.knownScopes))
+  },
+  keys: {
+    methods: ['GET'],
+    handle: (ctx, { res }) => sendJson(res, 200, ctx.signer.jwks)
+  },
+  // POST carries the consent page's decision (OIDC also allows POSTing authorization requests).
+  authorize: { methods: ['GET', 'POST'], handle: handleAuthorize },
+  token: { methods: ['POST'], handle: handleToken },
+  userinfo: { methods: ['GET', 'POST'], handle: handleUserinfo },
+  revoke: { methods: ['POST'], handle: handleRevoke },
+  logout: { methods: ['GET'], handle: handleLogout }
+}

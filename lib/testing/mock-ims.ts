@@ -1,0 +1,145 @@
+/**
+ * A mock Adobe IMS: a real HTTP server on a loopback port that behaves like
+ * IMS, strictness included, so the plugin is tested against the protocol and
+ * not against our own assumptions. This file wires the server, counters,
+ * faults and the test-facing controls; each endpoint has its own file.
+ */
+import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { ImsContext, ImsRequest } from './mock-ims-context.js'
+import { endpointPaths, issuerPath } from './mock-ims-discovery.js'
+import { playFault } from './mock-ims-fault-response.js'
+import { Delays, FaultQueue } from './mock-ims-faults.js'
+import { BodyTooLargeError, formParams, readBody, sendHtml, sendOAuthError, splitTarget } from './mock-ims-http.js'
+import { createSigner } from './mock-ims-keys.js'
+import { Ledger } from './mock-ims-ledger.js'
+import { notFoundPage } from './mock-ims-pages.js'
+import { ROUTES } from './mock-ims-routes.js'
+import { resolveSettings } from './mock-ims-settings.js'
+import type { MockIms, MockImsEndpoint, MockImsOptions, MockImsUser } from './mock-ims-types.js'
+
+export type {
+  MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsIntrospection, MockImsOptions, MockImsUser
+} from './mock-ims-types.js'
+
+export async function createMockIms (options?: MockImsOptions): Promise<MockIms> {
+  const settings = resolveSettings(options)
+  const signer = await createSigner()
+  const ledger = new Ledger(settings.now)
+  const faults = new FaultQueue()
+  const delays = new Delays()
+  const counts = new Map<string, number>()
+  const bump = (key: string): void => { counts.set(key, (counts.get(key) ?? 0) + 1) }
+  const paths = endpointPaths(settings.flavor)
+  const byPath = new Map(Object.entries(paths).map(([endpoint, path]) => [path, endpoint as MockImsEndpoint]))
+  let signedIn: MockImsUser = settings.users[0] as MockImsUser
+
+  const ctx: ImsContext = {
+    settings,
+    ledger,
+    signer,
+    // Both are known once the port is; set right after listen().
+    origin: '',
+    issuer: '',
+    paths,
+    currentUser: () => signedIn
+  }
+
+  async function serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('X-Debug-Id', randomUUID())
+    const { path, query } = splitTarget(req.url ?? '/')
+    const endpoint = byPath.get(path)
+    if (endpoint === undefined) return sendHtml(res, 404, notFoundPage())
+    bump(endpoint)
+    const route = ROUTES[endpoint]
+    const method = req.method ?? 'GET'
+    if (!route.methods.includes(method)) {
+      return sendOAuthError(res, 405, 'invalid_request', `${method} is not allowed here`, { Allow: route.methods.join(', ') })
+    }
+    const form = method === 'POST' ? formParams(req, await readBody(req)) : undefined
+    const grantType = endpoint === 'token' ? form?.get('grant_type') : undefined
+    if (typeof grantType === 'string') bump(`token:${grantType}`)
+
+    const request: ImsRequest = { req, res, method, query, form }
+    const fault = faults.take(endpoint)
+    if (fault && !(await playFault(ctx, delays, endpoint, request, fault))) return
+    await route.handle(ctx, request)
+  }
+
+  const sockets = new Set<Socket>()
+  const server = createServer((req, res) => {
+    serve(req, res).catch((error: unknown) => {
+      // Whatever went wrong, the server answers (or hangs up) and keeps running.
+      if (res.headersSent || req.socket.destroyed) {
+        req.socket.destroy()
+      } else if (error instanceof BodyTooLargeError) {
+        sendOAuthError(res, 413, 'invalid_request', 'request body too large', { Connection: 'close' })
+      } else {
+        sendOAuthError(res, 500, 'server_error', 'mock IMS internal error')
+      }
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host
+  ctx.origin = `http://${host}:${port}`
+  ctx.issuer = ctx.origin + issuerPath(settings.flavor)
+
+  const userBySub = (sub: string, caller: string): MockImsUser => {
+    const user = settings.users.find((candidate) => candidate.sub === sub)
+    if (!user) throw new TypeError(`${caller}(): unknown user ${sub}`)
+    return user
+  }
+
+  let closing: Promise<void> | undefined
+  return {
+    origin: ctx.origin,
+    issuer: ctx.issuer,
+    discoveryUrl: ctx.origin + paths.discovery,
+    clients: settings.clients,
+    users: settings.users,
+    count: (key) => counts.get(key) ?? 0,
+    resetCounts: () => counts.clear(),
+    fail: (endpoint, fault, times = 1) => faults.add(endpoint, fault, times),
+    clearFaults: () => faults.clear(),
+    signInAs: (sub) => { signedIn = userBySub(sub, 'signInAs') },
+    revokeConsent: (sub) => ledger.revokeUser(userBySub(sub, 'revokeConsent').sub),
+    issuedSecrets: () => ledger.secrets(),
+    introspect: (accessToken) => {
+      const live = ledger.live(accessToken, 'access')
+      if (!live) return { active: false }
+      return {
+        active: true,
+        sub: live.grant.user.sub,
+        clientId: live.grant.clientId,
+        scope: live.record.scopes.join(' '),
+        expiresAt: live.record.expiresAt
+      }
+    },
+    activeRefreshTokens: (sub) => ledger.activeRefreshTokens(sub),
+    close: async () => {
+      closing ??= new Promise<void>((resolve) => {
+        faults.clear()
+        delays.cancelAll()
+        server.close(() => resolve())
+        server.closeAllConnections()
+        // Sockets still sending a request body are not covered by closeAllConnections.
+        for (const socket of sockets) socket.destroy()
+      })
+      await closing
+    }
+  }
+}

@@ -1,0 +1,318 @@
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger } from 'fastify'
+import { ImsError, LightroomAuthError, StoreRecordError, imsUnavailable, loginRequired, storeUnavailable } from './errors.js'
+import type { BackendLock, StoredValue, TokenStore } from './store/types.js'
+import { isTokenSet, parseTokenResponse, type TokenSet } from './token-set.js'
+
+/** The one IMS call the manager needs; ImsClient implements it. */
+export interface TokenRefresher {
+  refresh (refreshToken: string): Promise<Record<string, unknown>>
+}
+
+export interface TokenManagerOptions {
+  store: TokenStore
+  ims: TokenRefresher
+  log: FastifyBaseLogger
+  now: () => number
+  refreshMarginMs: number
+  renewRefreshAfterMs: number
+  /** How long a refresh lock lives unless renewed; renewed every third of it while the refresh runs. */
+  lockTtlMs?: number
+  /** How long a caller that lost the lock race waits for the winner's result. */
+  waitForPeerMs?: number
+  /** How often a waiting caller re-reads the store. */
+  pollIntervalMs?: number
+}
+
+export type RefreshReason = 'expiring' | 'renewal' | 'forced'
+
+/** Events for operators; payloads carry user ids and times, never a token. */
+export interface TokenEvents {
+  refresh: [{ userId: string, reason: RefreshReason, accessExpiresAt: number, refreshRotated: boolean }]
+  logout: [{ userId: string, reason: 'invalid_grant' | 'corrupt_record' | 'signed_out' }]
+  signIn: [{ userId: string }]
+  refreshFailed: [{ userId: string, reason: RefreshReason, error: string, transient: boolean }]
+}
+
+export interface GetOptions {
+  /** Refresh even when the stored access token looks fresh (Lightroom answered 401, "Refresh now"). */
+  force?: boolean
+  /** With force: only refresh while this is still the stored access token (a peer may have refreshed already). */
+  rejectedAccessToken?: string
+}
+
+export interface RenewReport { scanned: number, renewed: number, failed: number, loggedOut: number }
+
+const TOKEN_PREFIX = 'tokens:'
+const DAY_MS = 86_400_000
+// When IMS says nothing about the refresh token's life, assume its documented default.
+const DEFAULT_REFRESH_LIFETIME_MS = 14 * DAY_MS
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+export function tokenKey (userId: string): string {
+  return `${TOKEN_PREFIX}${userId}`
+}
+
+/**
+ * Fresh-or-refresh for every user, with at most one refresh per user at a time: single-flight inside
+ * this process, a store lock across processes, and a re-read after taking the lock, because IMS may
+ * rotate refresh tokens and a second refresh with a used token would log the user out.
+ */
+export class TokenManager {
+  readonly events = new EventEmitter<TokenEvents>()
+  readonly #o: Required<TokenManagerOptions>
+  readonly #inflight = new Map<string, Promise<TokenSet>>()
+
+  constructor (options: TokenManagerOptions) {
+    this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, ...options }
+  }
+
+  /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
+  async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
+    let stored: StoredValue<unknown> | undefined
+    try {
+      stored = await this.#o.store.get<unknown>(tokenKey(userId))
+    } catch (error) {
+      if (error instanceof StoreRecordError) {
+        this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
+        await this.#forget(userId, 'corrupt_record')
+        return undefined
+      }
+      throw storeUnavailable(undefined, error)
+    }
+    if (stored === undefined) return undefined
+    if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
+      this.#o.log.warn({ userId, reason: 'shape' }, 'lightroom-ims: stored token record has an unexpected shape; the user must sign in again')
+      await this.#forget(userId, 'corrupt_record')
+      return undefined
+    }
+    return stored as StoredValue<TokenSet>
+  }
+
+  /** Stores a token set received at sign-in (replacing whatever the user had). */
+  async save (set: TokenSet): Promise<void> {
+    try {
+      await this.#o.store.set(tokenKey(set.userId), set, this.#ttl(set))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+  }
+
+  async delete (userId: string): Promise<void> {
+    try {
+      await this.#o.store.delete(tokenKey(userId))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+  }
+
+  /** True when this set can be handed out without a refresh. */
+  isUsable (set: TokenSet): boolean {
+    return this.#refreshReason(set) === undefined
+  }
+
+  /** A valid access token for the user: the stored one while fresh, otherwise refreshed exactly once. */
+  async accessToken (userId: string, options: GetOptions = {}): Promise<string> {
+    return (await this.tokenSet(userId, options)).accessToken
+  }
+
+  async tokenSet (userId: string, options: GetOptions = {}): Promise<TokenSet> {
+    const stored = await this.read(userId)
+    if (stored === undefined) throw loginRequired()
+    return await this.ensureFresh(stored, options)
+  }
+
+  /** Given a set just read, returns it if usable or refreshes it (single-flight). */
+  async ensureFresh (stored: StoredValue<TokenSet>, options: GetOptions = {}): Promise<TokenSet> {
+    const set = stored.value
+    const forced = options.force === true && (options.rejectedAccessToken === undefined || options.rejectedAccessToken === set.accessToken)
+    const reason: RefreshReason | undefined = forced ? 'forced' : this.#refreshReason(set)
+    if (reason === undefined) return set
+    if (set.refreshToken === undefined) {
+      if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
+      throw loginRequired('The session has expired and the provider gave no refresh token; sign in again')
+    }
+    const running = this.#inflight.get(set.userId)
+    if (running !== undefined) return await running
+    const flight = this.#refreshUnderLock(set.userId, reason, options).finally(() => {
+      this.#inflight.delete(set.userId)
+    })
+    this.#inflight.set(set.userId, flight)
+    return await flight
+  }
+
+  /** Renews every stored grant whose refresh token is older than `olderThanMs` (for a periodic job). */
+  async renewExpiring (olderThanMs: number): Promise<RenewReport> {
+    const report: RenewReport = { scanned: 0, renewed: 0, failed: 0, loggedOut: 0 }
+    for await (const key of this.#o.store.backend.scan(TOKEN_PREFIX)) {
+      report.scanned++
+      const userId = key.slice(TOKEN_PREFIX.length)
+      try {
+        const stored = await this.read(userId)
+        if (stored === undefined) continue
+        const age = this.#o.now() - (stored.value.refreshIssuedAt ?? stored.value.receivedAt)
+        if (stored.value.refreshToken === undefined || age < olderThanMs) continue
+        const before = stored.value.refreshToken
+        const after = await this.ensureFresh(stored, { force: true, rejectedAccessToken: stored.value.accessToken })
+        if (after.refreshToken !== before || after.accessToken !== stored.value.accessToken) report.renewed++
+        else report.failed++
+      } catch (error) {
+        if (error instanceof LightroomAuthError && error.code === 'LR_LOGIN_REQUIRED') report.loggedOut++
+        else report.failed++
+      }
+    }
+    return report
+  }
+
+  #refreshReason (set: TokenSet): RefreshReason | undefined {
+    const now = this.#o.now()
+    if (set.accessExpiresAt - now <= this.#o.refreshMarginMs + this.#jitter(set.userId)) return 'expiring'
+    const issuedAt = set.refreshIssuedAt ?? set.receivedAt
+    if (set.refreshToken !== undefined && now - issuedAt >= this.#o.renewRefreshAfterMs) return 'renewal'
+    return undefined
+  }
+
+  /**
+   * Spreads refreshes of users who signed in together over up to a tenth of the margin (at most a
+   * minute). Derived from the user id, so one user's decision is stable from call to call.
+   */
+  #jitter (userId: string): number {
+    const spread = Math.min(60_000, this.#o.refreshMarginMs / 10)
+    if (spread < 1) return 0
+    return createHash('sha1').update(userId).digest().readUInt32BE(0) % spread
+  }
+
+  #ttl (set: TokenSet): number {
+    const now = this.#o.now()
+    const refreshEnds = set.refreshToken === undefined
+      ? set.accessExpiresAt
+      : set.refreshExpiresAt ?? (set.refreshIssuedAt ?? set.receivedAt) + DEFAULT_REFRESH_LIFETIME_MS
+    // A day past the end, so a record whose refresh token just expired still explains itself as a login-required.
+    return Math.max(refreshEnds - now, 0) + DAY_MS
+  }
+
+  async #forget (userId: string, reason: 'invalid_grant' | 'corrupt_record', revision?: string): Promise<void> {
+    try {
+      if (revision === undefined) await this.#o.store.delete(tokenKey(userId))
+      else await this.#o.store.compareAndDelete(tokenKey(userId), revision)
+    } catch (error) {
+      this.#o.log.warn({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: could not delete a token record')
+    }
+    this.events.emit('logout', { userId, reason })
+  }
+
+  async #refreshUnderLock (userId: string, reason: RefreshReason, options: GetOptions): Promise<TokenSet> {
+    const deadline = this.#o.now() + this.#o.lockTtlMs + this.#o.waitForPeerMs
+    let seen: string | undefined
+    for (;;) {
+      let lock: BackendLock | undefined
+      try {
+        lock = await this.#o.store.tryLock(`refresh:${userId}`, this.#o.lockTtlMs)
+      } catch (error) {
+        throw storeUnavailable(undefined, error)
+      }
+      if (lock !== undefined) return await this.#refreshHoldingLock(userId, reason, options, lock)
+      // Someone else (another process) is refreshing: wait for their result rather than racing them.
+      const current = await this.read(userId)
+      if (current === undefined) throw loginRequired()
+      if (seen !== undefined && current.revision !== seen && this.isUsable(current.value)) return current.value
+      if (seen === undefined && reason !== 'forced' && this.isUsable(current.value)) return current.value
+      seen ??= current.revision
+      if (this.#o.now() > deadline) {
+        if (this.#o.now() < current.value.accessExpiresAt) return current.value
+        throw imsUnavailable('Timed out waiting for another process to refresh the token')
+      }
+      await sleep(this.#o.pollIntervalMs)
+    }
+  }
+
+  async #refreshHoldingLock (userId: string, reason: RefreshReason, options: GetOptions, lock: BackendLock): Promise<TokenSet> {
+    const keepAlive = setInterval(() => {
+      lock.extend(this.#o.lockTtlMs).then((held) => {
+        if (!held) this.#o.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
+      }, () => {})
+    }, Math.max(Math.floor(this.#o.lockTtlMs / 3), 10))
+    keepAlive.unref()
+    try {
+      // Re-read under the lock: the previous holder may have refreshed while we waited for it.
+      const stored = await this.read(userId)
+      if (stored === undefined) throw loginRequired()
+      const stillRejected = options.rejectedAccessToken === undefined || options.rejectedAccessToken === stored.value.accessToken
+      if (reason === 'forced' ? !stillRejected : this.isUsable(stored.value)) return stored.value
+      return await this.#refreshNow(stored, reason)
+    } finally {
+      clearInterval(keepAlive)
+      await lock.release().catch(() => {})
+    }
+  }
+
+  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason): Promise<TokenSet> {
+    const previous = stored.value
+    const { userId } = previous
+    let body: Record<string, unknown>
+    try {
+      body = await this.#o.ims.refresh(previous.refreshToken!)
+    } catch (error) {
+      return await this.#onRefreshError(stored, reason, error)
+    }
+    let next: TokenSet
+    try {
+      next = parseTokenResponse(body, { now: this.#o.now(), previous, userId })
+    } catch (error) {
+      this.#o.log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
+      return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
+    }
+    let written: boolean
+    try {
+      written = await this.#o.store.compareAndSet(tokenKey(userId), stored.revision, next, this.#ttl(next))
+    } catch (error) {
+      // The new tokens exist only in memory now; hand them out, and the next refresh will store a set.
+      this.#o.log.error({ userId }, 'lightroom-ims: could not store refreshed tokens')
+      throw storeUnavailable(undefined, error)
+    }
+    if (!written) {
+      // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins.
+      const latest = await this.read(userId)
+      if (latest !== undefined) return latest.value
+      throw loginRequired()
+    }
+    this.#o.log.debug({ userId, reason, accessExpiresAt: next.accessExpiresAt }, 'lightroom-ims: tokens refreshed')
+    this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
+    return next
+  }
+
+  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown): Promise<TokenSet> {
+    const previous = stored.value
+    const { userId } = previous
+    const ims = error instanceof ImsError ? error : undefined
+    const code = ims?.error ?? 'unknown'
+    this.events.emit('refreshFailed', { userId, reason, error: code, transient: ims?.transient ?? true })
+    // A retry that met invalid_grant right after a timeout or reset may only mean IMS did use the
+    // token on the attempt whose answer we lost. That is not proof the grant is gone: keep the
+    // record this time; if it really is gone, the next refresh says so without that doubt.
+    const afterLostAnswer = ims?.cause instanceof ImsError && ims.cause.transient
+    if (code === 'invalid_grant' && !afterLostAnswer) {
+      // Another process may have refreshed with this very token a moment ago (rotation): only a
+      // grant that is still the stored one is really gone.
+      const latest = await this.read(userId)
+      if (latest !== undefined && latest.value.refreshToken !== previous.refreshToken) {
+        // Still holding the lock: refresh directly rather than through ensureFresh's single-flight,
+        // which would wait on this very flight.
+        return this.isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason)
+      }
+      this.#o.log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
+      if (latest !== undefined) await this.#forget(userId, 'invalid_grant', latest.revision)
+      throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
+    }
+    this.#o.log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
+    return this.#fallback(previous, imsUnavailable(undefined, error))
+  }
+
+  /** Nothing is deleted on a failure we cannot attribute to the grant: the current token is used while it lasts. */
+  #fallback (previous: TokenSet, error: LightroomAuthError): TokenSet {
+    if (this.#o.now() < previous.accessExpiresAt) return previous
+    throw error
+  }
+}

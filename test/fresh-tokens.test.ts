@@ -1,0 +1,262 @@
+import { test, type Test } from 'tap'
+import type { StoreBackend } from '../index.js'
+import { memoryBackend } from '../index.js'
+import { tokenKey } from '../lib/token-manager.js'
+import type { Browser } from './helpers/browser.js'
+import { harness, signIn, type Harness, type HarnessOptions } from './helpers/setup.js'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** A clock shared by the mock IMS and the plugin, so tests can move time by days. */
+function fakeClock (): { now: () => number, advance: (ms: number) => void } {
+  let t = Date.now()
+  return { now: () => t, advance: (ms) => { t += ms } }
+}
+
+async function signedIn (options: HarnessOptions & { clock?: ReturnType<typeof fakeClock> } = {}): Promise<Harness & { browser1: Browser, sub: string, cookie: string }> {
+  const h = await harness({
+    ...options,
+    ims: { ...options.ims, ...(options.clock ? { now: options.clock.now } : {}) },
+    plugin: { ...options.plugin, ...(options.clock ? { now: options.clock.now } : {}) }
+  })
+  const browser1 = h.browser()
+  await signIn(browser1)
+  return { ...h, browser1, sub: h.ims.users[0]!.sub, cookie: browser1.cookieHeader() }
+}
+
+async function token (h: Harness & { cookie: string }): Promise<{ status: number, token?: string, code?: string }> {
+  const response = await h.app.inject({ url: '/token', headers: { cookie: h.cookie } })
+  const body = response.json()
+  return { status: response.statusCode, token: body.token, code: body.code }
+}
+
+function assertNoSecretsLogged (t: Test, h: Harness): void {
+  const all = h.logs.join('\n')
+  const leaked = h.ims.issuedSecrets().filter((secret) => all.includes(secret))
+  t.same(leaked, [], 'no issued token or code appears in any log line')
+  t.notOk(all.includes(h.ims.clients[0]!.clientSecret), 'the client secret is never logged')
+}
+
+function countingBackend (): StoreBackend & { gets: number } {
+  const inner = memoryBackend()
+  const counted = Object.create(inner) as StoreBackend & { gets: number }
+  counted.gets = 0
+  counted.get = async (key) => { counted.gets++; return await inner.get(key) }
+  return counted
+}
+
+test('a fresh token is returned without any network call, and twice in a request costs one store read', async (t) => {
+  const backend = countingBackend()
+  const h = await signedIn({
+    backend,
+    routes: (app) => app.get('/twice', async (request) => [await request.lightroomToken(), await request.lightroomToken()])
+  })
+  t.teardown(h.close)
+  const calls = h.ims.count('token')
+  backend.gets = 0
+  const response = await h.app.inject({ url: '/twice', headers: { cookie: h.cookie } })
+  const [a, b] = response.json()
+  t.equal(a, b)
+  t.equal(h.ims.count('token'), calls, 'no call to IMS')
+  t.equal(backend.gets, 2, 'one read for the session, one for the tokens')
+})
+
+test('1,000 concurrent calls for a user whose token expired make exactly one refresh call and all get the new token', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock })
+  t.teardown(h.close)
+  const old = (await token(h)).token
+  clock.advance(DAY)
+  const results = await Promise.all(Array.from({ length: 1000 }, async () => await token(h)))
+  t.equal(h.ims.count('token:refresh_token'), 1, 'exactly one refresh')
+  t.ok(results.every((r) => r.status === 200), 'all 200')
+  const tokens = new Set(results.map((r) => r.token))
+  t.equal(tokens.size, 1, 'one token for everybody')
+  t.not([...tokens][0], old)
+  t.equal(h.ims.introspect([...tokens][0]!).active, true)
+  assertNoSecretsLogged(t, h)
+})
+
+test('refresh tokens rotate: the old one is rejected by IMS and never used again', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock })
+  t.teardown(h.close)
+  const [first] = h.ims.activeRefreshTokens(h.sub)
+  const refreshes: string[] = []
+  h.app.lightroom.events.on('refresh', (event) => { refreshes.push(event.reason); t.notOk(JSON.stringify(event).includes('eyJ'), 'no token in event payloads') })
+  for (let round = 0; round < 3; round++) {
+    clock.advance(DAY)
+    t.equal((await token(h)).status, 200)
+  }
+  t.same(refreshes, ['expiring', 'expiring', 'expiring'])
+  t.equal(h.ims.count('token:refresh_token'), 3)
+  t.equal(h.ims.activeRefreshTokens(h.sub).length, 1)
+  t.not(h.ims.activeRefreshTokens(h.sub)[0], first, 'the first refresh token is dead')
+  t.equal(h.ims.count('token:refresh_token:error'), 0, 'no refresh was ever rejected (the old token was never reused)')
+})
+
+test('an IMS outage during refresh never deletes tokens; the current token is used while valid, then 503, then recovery', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, plugin: { httpTimeoutMs: 200 } })
+  t.teardown(h.close)
+  const original = (await token(h)).token
+  const faults = [{ status: 500 }, { status: 503, retryAfter: 1 }, { delayMs: 1000 }, { reset: true as const }]
+  // Inside the refresh margin but not expired: the still-valid token is handed out.
+  clock.advance(DAY - 60_000)
+  for (const fault of faults) {
+    h.ims.fail('token', fault, 4)
+    const during = await token(h)
+    t.equal(during.status, 200, `still-valid token served during ${JSON.stringify(fault)}`)
+    t.equal(during.token, original)
+    h.ims.clearFaults()
+  }
+  // Expired: 503, nothing deleted.
+  clock.advance(2 * 60_000)
+  for (const fault of faults) {
+    h.ims.fail('token', fault, 4)
+    const during = await token(h)
+    t.equal(during.status, 503, `503 during ${JSON.stringify(fault)}`)
+    t.equal(during.code, 'LR_IMS_UNAVAILABLE')
+    t.ok(await h.backend.get(tokenKey(h.sub)), 'tokens kept')
+    h.ims.clearFaults()
+  }
+  const after = await token(h)
+  t.equal(after.status, 200, 'recovers once IMS is back')
+  t.not(after.token, original)
+  assertNoSecretsLogged(t, h)
+})
+
+test('invalid_grant after the user revoked consent deletes the tokens and answers 401 LR_LOGIN_REQUIRED', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock })
+  t.teardown(h.close)
+  const logouts: unknown[] = []
+  h.app.lightroom.events.on('logout', (event) => logouts.push(event))
+  h.ims.revokeConsent(h.sub)
+  clock.advance(DAY)
+  const result = await token(h)
+  t.equal(result.status, 401)
+  t.equal(result.code, 'LR_LOGIN_REQUIRED')
+  t.equal(await h.backend.get(tokenKey(h.sub)), undefined, 'tokens deleted')
+  t.same(logouts, [{ userId: h.sub, reason: 'invalid_grant' }])
+  assertNoSecretsLogged(t, h)
+})
+
+test('expires_in in milliseconds (legacy v1) and refresh responses without refresh_token are handled', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, ims: { expiresInUnit: 'milliseconds', omitRefreshTokenOnRefresh: true } })
+  t.teardown(h.close)
+  clock.advance(DAY - 10 * 60_000)
+  t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 0, '24 h read correctly: no refresh while 10 minutes remain')
+  clock.advance(6 * 60_000)
+  t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 1)
+  clock.advance(DAY)
+  t.equal((await token(h)).status, 200, 'the kept refresh token works again')
+  t.equal(h.ims.count('token:refresh_token'), 2)
+})
+
+test('renewal keeps an active user signed in across 20 days; an idle user past 14 days must sign in again', async (t) => {
+  const clock = fakeClock()
+  // Access tokens that outlive a week make the renewal the only thing refreshing the refresh token.
+  const h = await signedIn({ clock, ims: { accessTokenLifetimeSeconds: 10 * 86400, users: [{ sub: 'active@AdobeID' }, { sub: 'idle@AdobeID' }] } })
+  t.teardown(h.close)
+  h.ims.signInAs('idle@AdobeID')
+  const idle = h.browser()
+  await signIn(idle)
+  const renewals: string[] = []
+  h.app.lightroom.events.on('refresh', (event) => renewals.push(`${event.userId}:${event.reason}`))
+  for (let day = 1; day <= 20; day++) {
+    clock.advance(DAY)
+    const result = await token(h)
+    t.equal(result.status, 200, `active user fine on day ${day}`)
+  }
+  t.ok(renewals.filter((r) => r === 'active@AdobeID:renewal').length >= 2, 'renewed at least twice in 20 days')
+  const idleResult = await h.app.inject({ url: '/token', headers: { cookie: idle.cookieHeader() } })
+  t.equal(idleResult.statusCode, 401)
+  t.equal(idleResult.json().code, 'LR_LOGIN_REQUIRED')
+})
+
+test('renewExpiring renews every grant older than the threshold and reports counts', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, ims: { users: [{ sub: 'u1@AdobeID' }, { sub: 'u2@AdobeID' }, { sub: 'u3@AdobeID' }] } })
+  t.teardown(h.close)
+  for (const sub of ['u2@AdobeID', 'u3@AdobeID']) { h.ims.signInAs(sub); await signIn(h.browser()) }
+  clock.advance(8 * DAY)
+  h.ims.revokeConsent('u3@AdobeID')
+  const report = await h.app.lightroom.renewExpiring({ olderThanSeconds: 7 * 86400 })
+  t.same(report, { scanned: 3, renewed: 2, failed: 0, loggedOut: 1 })
+  t.equal(h.ims.count('token:refresh_token'), 3)
+  const again = await h.app.lightroom.renewExpiring()
+  t.same(again, { scanned: 2, renewed: 0, failed: 0, loggedOut: 0 }, 'fresh grants are left alone')
+})
+
+test('tokenFor serves background jobs with the same guarantees', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock })
+  t.teardown(h.close)
+  const first = await h.app.lightroom.tokenFor(h.sub)
+  t.equal(h.ims.introspect(first).active, true)
+  clock.advance(DAY)
+  const [a, b] = await Promise.all([h.app.lightroom.tokenFor(h.sub), h.app.lightroom.tokenFor(h.sub)])
+  t.equal(a, b)
+  t.not(a, first)
+  t.equal(h.ims.count('token:refresh_token'), 1)
+  await t.rejects(h.app.lightroom.tokenFor('nobody@AdobeID'), { code: 'LR_LOGIN_REQUIRED', statusCode: 401 })
+})
+
+test('requireLogin sends browsers to sign in and gives API callers a 401 with loginUrl', async (t) => {
+  const h = await signedIn({
+    routes: (app) => app.get('/photos', { preHandler: app.lightroom.requireLogin }, async (request) => ({ user: await request.lightroomUserId() }))
+  })
+  t.teardown(h.close)
+  const browser = await h.app.inject({ url: '/photos?page=2', headers: { accept: 'text/html,application/xhtml+xml' } })
+  t.equal(browser.statusCode, 302)
+  t.equal(browser.headers.location, '/auth/lightroom/login?returnTo=%2Fphotos%3Fpage%3D2')
+  const api = await h.app.inject({ url: '/photos', headers: { accept: 'application/json' } })
+  t.equal(api.statusCode, 401)
+  t.same(api.json(), { statusCode: 401, code: 'LR_LOGIN_REQUIRED', error: 'Unauthorized', message: 'Sign in with Adobe to continue', loginUrl: '/auth/lightroom/login?returnTo=%2Fphotos' })
+  const ok = await h.app.inject({ url: '/photos', headers: { cookie: h.cookie } })
+  t.equal(ok.statusCode, 200)
+  t.same(ok.json(), { user: h.sub })
+})
+
+test('logout revokes at IMS, deletes tokens and session, clears the cookie and redirects home', async (t) => {
+  const h = await signedIn()
+  t.teardown(h.close)
+  const response = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: h.cookie, origin: 'https://app.test' } })
+  t.equal(response.statusCode, 303)
+  t.equal(response.headers.location, '/')
+  t.match(response.headers['set-cookie'], /__Host-lr_session=;.*Expires=Thu, 01 Jan 1970/)
+  t.equal(h.ims.count('revoke'), 1)
+  t.same(h.ims.activeRefreshTokens(h.sub), [], 'the grant is revoked at IMS')
+  t.equal(await h.backend.get(tokenKey(h.sub)), undefined)
+  t.equal((await token(h)).status, 401, 'the old cookie no longer works')
+})
+
+test('logout is CSRF-safe: cross-site POSTs are refused and GET is not a logout', async (t) => {
+  const h = await signedIn()
+  t.teardown(h.close)
+  const foreign = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: h.cookie, origin: 'https://evil.example', accept: 'application/json' } })
+  t.equal(foreign.statusCode, 403)
+  t.equal(foreign.json().code, 'LR_BAD_ORIGIN')
+  const fetchSite = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: h.cookie, 'sec-fetch-site': 'cross-site' } })
+  t.equal(fetchSite.statusCode, 403)
+  const viaGet = await h.app.inject({ method: 'GET', url: '/auth/lightroom/logout', headers: { cookie: h.cookie } })
+  t.equal(viaGet.statusCode, 404)
+  t.equal(h.ims.count('revoke'), 0)
+  t.equal((await token(h)).status, 200, 'still signed in')
+})
+
+test('a failed revocation is logged, and the user is still signed out locally', async (t) => {
+  const h = await signedIn()
+  t.teardown(h.close)
+  h.ims.fail('revoke', { status: 500 }, 5)
+  const response = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: h.cookie } })
+  t.equal(response.statusCode, 303)
+  t.ok(h.logs.some((line) => line.includes('revoking the grant at IMS failed')))
+  t.equal((await token(h)).status, 401)
+  assertNoSecretsLogged(t, h)
+})

@@ -1,0 +1,83 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Writable } from 'node:stream'
+import lrImsPlugin, { encryptedStore, memoryBackend, type LightroomImsOptions, type StoreBackend, type TestingHooks, type TokenStore } from '../../index.js'
+import { createMockIms, type MockIms, type MockImsOptions } from '../../lib/testing/index.js'
+import { Browser } from './browser.js'
+
+export const APP_ORIGIN = 'https://app.test'
+export const KEY_A = { id: 'a', key: Buffer.alloc(32, 1) }
+export const KEY_B = { id: 'b', key: Buffer.alloc(32, 2) }
+export const COOKIE_SECRET = 'a-cookie-secret-that-is-long-enough-1234'
+
+export interface Harness {
+  ims: MockIms
+  app: FastifyInstance
+  backend: StoreBackend
+  store: TokenStore
+  /** Every log line the app wrote, as raw JSON text (scanned for leaked secrets). */
+  logs: string[]
+  browser: () => Browser
+  close: () => Promise<void>
+}
+
+export interface HarnessOptions {
+  ims?: MockImsOptions
+  plugin?: Partial<LightroomImsOptions> & TestingHooks
+  backend?: StoreBackend
+  /** Reuse an existing mock IMS (several apps against one provider). */
+  sharedIms?: MockIms
+  routes?: (app: FastifyInstance) => void
+}
+
+/** A mock IMS on a real port and an app registered against it, with logs captured at debug level. */
+export async function harness (options: HarnessOptions = {}): Promise<Harness> {
+  const ims = options.sharedIms ?? await createMockIms(options.ims)
+  const logs: string[] = []
+  const stream = new Writable({ write (chunk, _encoding, callback) { logs.push(String(chunk)); callback() } })
+  const app = Fastify({ logger: { level: 'debug', stream } })
+  const backend = options.backend ?? memoryBackend()
+  const store = encryptedStore(backend, { keys: [KEY_A] })
+  const client = ims.clients[0]!
+  await app.register(lrImsPlugin, {
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    redirectUri: `${APP_ORIGIN}/auth/lightroom/callback`,
+    discoveryUrl: ims.discoveryUrl,
+    cookieSecret: COOKIE_SECRET,
+    store,
+    imsRetry: { retryBaseDelayMs: 5, maxRetryDelayMs: 50 },
+    ...options.plugin
+  })
+  app.get('/', async () => ({ home: true }))
+  app.get('/token', async (request) => ({ token: await request.lightroomToken() }))
+  options.routes?.(app)
+  await app.ready()
+  return {
+    ims,
+    app,
+    backend,
+    store,
+    logs,
+    browser: () => new Browser(app, APP_ORIGIN),
+    close: async () => {
+      await app.close()
+      if (options.sharedIms === undefined) await ims.close()
+    }
+  }
+}
+
+/** Runs the whole browser sign-in: login → IMS authorize → callback. Returns the callback's answer. */
+export async function signIn (browser: Browser, returnTo?: string): Promise<ReturnType<Browser['get']>> {
+  const login = returnTo === undefined ? '/auth/lightroom/login' : `/auth/lightroom/login?returnTo=${encodeURIComponent(returnTo)}`
+  // Stop at the app's own post-sign-in redirect so the test can inspect the callback's answer.
+  return await browser.follow(login, { stopAt: (location) => location.origin === APP_ORIGIN && !location.pathname.startsWith('/auth/') })
+}
+
+export async function rawRecords (backend: StoreBackend, prefix = ''): Promise<Map<string, string>> {
+  const records = new Map<string, string>()
+  for await (const key of backend.scan(prefix)) {
+    const value = await backend.get(key)
+    if (value !== undefined) records.set(key, value)
+  }
+  return records
+}

@@ -1,0 +1,89 @@
+import { test } from 'tap'
+import Fastify from 'fastify'
+import lrImsPlugin, { encryptedStore, memoryBackend, LightroomConfigError } from '../index.js'
+import { resolveOptions } from '../lib/options.js'
+import { createMockIms } from '../lib/testing/index.js'
+import { KEY_A } from './helpers/setup.js'
+
+const base = { clientId: 'id', clientSecret: 'secret', redirectUri: 'https://app.example/auth/lightroom/callback' }
+
+test('defaults follow the contract', async (t) => {
+  const o = resolveOptions(base)
+  t.equal(o.discoveryUrl, 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration')
+  t.same(o.scopes, ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
+  t.equal(o.routePrefix, '/auth/lightroom')
+  t.equal(o.refreshMarginMs, 300_000)
+  t.equal(o.secureCookies, true)
+  t.equal(o.cookieSecretGenerated, true)
+  t.equal(resolveOptions({ ...base, redirectUri: 'http://localhost:3000/auth/lightroom/callback' }).secureCookies, false)
+  t.equal(resolveOptions({ ...base, routePrefix: 'auth/lr/' }).routePrefix, '/auth/lr')
+  t.same(resolveOptions({ ...base, cookieSecret: ['x'.repeat(32), 'y'.repeat(40)] }).cookieSecrets, ['x'.repeat(32), 'y'.repeat(40)])
+})
+
+test('each wrong option fails naming the option', async (t) => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ ...base, clientId: undefined }, 'clientId'],
+    [{ ...base, clientSecret: '' }, 'clientSecret'],
+    [{ ...base, redirectUri: '/relative' }, 'redirectUri'],
+    [{ ...base, redirectUri: 'ftp://x/y' }, 'redirectUri'],
+    [{ ...base, redirectUri: 'https://u:p@x/y' }, 'redirectUri'],
+    [{ ...base, redirectUri: 'https://x/y#frag' }, 'redirectUri'],
+    [{ ...base, discoveryUrl: 'nope' }, 'discoveryUrl'],
+    [{ ...base, scopes: [] }, 'scopes'],
+    [{ ...base, scopes: ['openid', 'a b'] }, 'scopes'],
+    [{ ...base, cookieSecret: 'short' }, 'cookieSecret'],
+    [{ ...base, cookieSecret: ['x'.repeat(32), 'short'] }, 'cookieSecret[1]'],
+    [{ ...base, cookieSecret: [] }, 'cookieSecret'],
+    [{ ...base, store: memoryBackend() }, 'store'],
+    [{ ...base, store: { get () {} } }, 'store'],
+    [{ ...base, routePrefix: '/a b' }, 'routePrefix'],
+    [{ ...base, refreshMarginSeconds: -1 }, 'refreshMarginSeconds'],
+    [{ ...base, refreshMarginSeconds: '300' }, 'refreshMarginSeconds'],
+    [{ ...base, allowedOrigins: 'https://x' }, 'allowedOrigins'],
+    [{ ...base, allowedOrigins: ['nope'] }, 'allowedOrigins[0]'],
+    [{ ...base, defaultReturnTo: '//evil' }, 'defaultReturnTo'],
+    [{ ...base, clientSecert: 'typo' }, 'clientSecert']
+  ]
+  for (const [options, name] of cases) {
+    let thrown: unknown
+    try { resolveOptions(options) } catch (error) { thrown = error }
+    t.ok(thrown instanceof LightroomConfigError, `${name}: a LightroomConfigError`)
+    t.equal((thrown as LightroomConfigError).option, name)
+    t.match((thrown as Error).message, `option "${name}"`)
+  }
+  t.throws(() => resolveOptions(null), /options/)
+})
+
+test('registration fails at start-up for an unencrypted store, naming the option', async (t) => {
+  const app = Fastify()
+  app.register(lrImsPlugin, { ...base, store: memoryBackend() as never })
+  await t.rejects(async () => { await app.ready() }, /option "store" must be created with encryptedStore/)
+  await app.close()
+})
+
+test('without store and cookieSecret the plugin works in memory and warns once for each', async (t) => {
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+  await app.register(lrImsPlugin, { clientId: 'test-client', clientSecret: 'test-secret', redirectUri: 'http://localhost/auth/lightroom/callback', discoveryUrl: ims.discoveryUrl })
+  await app.ready()
+  t.equal(lines.filter((l) => l.includes('vanish on restart')).length, 1)
+  t.equal(lines.filter((l) => l.includes('no \\"cookieSecret\\" option')).length, 1)
+  const login = await app.inject('/auth/lightroom/login')
+  t.equal(login.statusCode, 302)
+  t.match(login.headers['set-cookie'], /lr_oauth_state=/)
+  t.notMatch(login.headers['set-cookie'], /__Host-|Secure/, 'plain http app: no Secure, no __Host- prefix')
+  await app.close()
+})
+
+test('a redirectUri that does not point at the callback route is warned about', async (t) => {
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  const lines: string[] = []
+  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
+  await app.register(lrImsPlugin, { ...base, clientId: 'test-client', clientSecret: 'test-secret', redirectUri: 'https://app.example/oauth/cb', discoveryUrl: ims.discoveryUrl, cookieSecret: 'z'.repeat(32), store: encryptedStore(memoryBackend(), { keys: [KEY_A] }) })
+  await app.ready()
+  t.ok(lines.some((l) => l.includes('does not point at the callback route')))
+  await app.close()
+})
