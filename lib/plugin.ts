@@ -36,6 +36,8 @@ export interface LightroomDecorator {
   renewExpiring (options?: { olderThanSeconds?: number }): Promise<RenewReport>
   /** Revokes a user's grant at IMS and deletes their tokens (all their sessions then need a new sign-in). */
   signOut (userId: string): Promise<void>
+  /** Rewrites every token and session record under the current (first) encryption key; resumable. Run after adding a key. */
+  reencryptAll (): Promise<{ scanned: number, reencrypted: number, failed: number }>
   /** refresh, logout, refreshFailed, signIn: for metrics and audit logs; payloads never contain tokens. */
   readonly events: EventEmitter<TokenEvents>
   /** The validated discovery metadata. */
@@ -248,6 +250,16 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     loginUrl: loginPath,
     renewExpiring: async (renew) => await tokens.renewExpiring((renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
     signOut: async (userId) => { await signOut(userId, log) },
+    reencryptAll: async () => {
+      const total = { scanned: 0, reencrypted: 0, failed: 0 }
+      for (const prefix of ['tokens:', 'session:']) {
+        const part = await store.reencryptAll(prefix)
+        total.scanned += part.scanned
+        total.reencrypted += part.reencrypted
+        total.failed += part.failed
+      }
+      return total
+    },
     events: tokens.events,
     provider: Object.freeze({ ...provider })
   }

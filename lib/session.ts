@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Signer } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { TokenStore } from './store/types.js'
+import { StoreRecordError, storeUnavailable } from './errors.js'
+import type { StoredValue, TokenStore } from './store/types.js'
 
 /** What a session id points at, server side. The browser only ever holds the signed, opaque id. */
 export interface SessionRecord {
@@ -64,7 +65,15 @@ export class SessionManager {
   async #load (request: FastifyRequest): Promise<SessionRecord | undefined> {
     const id = this.sessionId(request)
     if (id === undefined) return undefined
-    const stored = await this.#options.store.get<SessionRecord>(sessionKey(id))
+    let stored: StoredValue<SessionRecord> | undefined
+    try {
+      stored = await this.#options.store.get<SessionRecord>(sessionKey(id))
+    } catch (error) {
+      // A record we cannot decrypt is no session (sign in again); an unreachable store is a 503,
+      // never a 500 and never a sign-out: the session is still there once the store is back.
+      if (error instanceof StoreRecordError) return undefined
+      throw storeUnavailable(undefined, error)
+    }
     const record = stored?.value
     if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
     if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined

@@ -101,7 +101,9 @@ test('an IMS outage during refresh never deletes tokens; the current token is us
   const h = await signedIn({ clock, plugin: { httpTimeoutMs: 200 } })
   t.teardown(h.close)
   const original = (await token(h)).token
-  const faults = [{ status: 500 }, { status: 503, retryAfter: 1 }, { delayMs: 1000 }, { reset: true as const }]
+  // The delayed request is lost before IMS processes it (dropIfClientGone): a refresh IMS did process
+  // but whose answer was lost is a different story, told by the next test.
+  const faults = [{ status: 500 }, { status: 503, retryAfter: 1 }, { delayMs: 1000, dropIfClientGone: true }, { reset: true as const }]
   // Inside the refresh margin but not expired: the still-valid token is handed out.
   clock.advance(DAY - 60_000)
   for (const fault of faults) {
@@ -125,6 +127,22 @@ test('an IMS outage during refresh never deletes tokens; the current token is us
   t.equal(after.status, 200, 'recovers once IMS is back')
   t.not(after.token, original)
   assertNoSecretsLogged(t, h)
+})
+
+test('a refresh IMS processed but whose answer was lost: nothing is deleted during the outage, then the rotated-away grant asks for a new sign-in', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, plugin: { httpTimeoutMs: 150 }, ims: {} })
+  t.teardown(h.close)
+  clock.advance(DAY)
+  h.ims.fail('token', { delayMs: 400 }, 4)
+  const during = await token(h)
+  t.equal(during.status, 503, 'IMS timed out: 503')
+  t.ok(await h.backend.get(tokenKey(h.sub)), 'nothing deleted, even though a late retry may have met invalid_grant')
+  // Let the slow requests reach IMS: the first rotates the refresh token we never heard back about.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const after = await token(h)
+  t.equal(after.status, 401, 'the grant we hold was rotated away at IMS: sign in again')
+  t.equal(after.code, 'LR_LOGIN_REQUIRED')
 })
 
 test('invalid_grant after the user revoked consent deletes the tokens and answers 401 LR_LOGIN_REQUIRED', async (t) => {

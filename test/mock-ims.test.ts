@@ -555,6 +555,9 @@ test('revoking a refresh token kills its grant\'s access tokens; an access token
   t.ok(ims.introspect(third.access_token).active, 'another client cannot revoke it')
 
   t.equal((await revoke(ims, third.refresh_token as string, basic('test-client', 'wrong'))).status, 401)
+  const unauthenticated = await revoke(ims, third.refresh_token as string, {})
+  t.equal(unauthenticated.status, 401)
+  t.equal(unauthenticated.headers['www-authenticate'], undefined)
   const url = (await endpoints(ims))['revocation_endpoint'] as string
   const post = async (body: string, type = 'application/x-www-form-urlencoded'): Promise<Reply> =>
     await send(url, { method: 'POST', headers: { 'content-type': type, ...basic() }, body })

@@ -17,7 +17,13 @@ export async function playFault (
   fault: MockImsFault
 ): Promise<boolean> {
   const { req, res } = request
-  if ('delayMs' in fault) return await delays.wait(fault.delayMs)
+  if ('delayMs' in fault) {
+    // A response's 'close' before it was sent means the connection is gone.
+    let gone = false
+    res.once('close', () => { gone = true })
+    const ran = await delays.wait(fault.delayMs)
+    return ran && !(gone && fault.dropIfClientGone === true)
+  }
   if ('reset' in fault) {
     req.socket.destroy()
     return false

@@ -6,20 +6,31 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** IMS refuses large bodies; the mock does it at 64 KB. */
 export const BODY_LIMIT = 64 * 1024
+/** Past this, a client is not worth answering: its connection is cut. */
+const DRAIN_LIMIT = 16 * BODY_LIMIT
 
 export class BodyTooLargeError extends Error {}
 
-/** Reads the whole body, or rejects with BodyTooLargeError as soon as it passes the limit. */
+/**
+ * Reads the whole body. Past the limit it keeps reading but discards, so that
+ * the client, done sending, can read the 413 (BodyTooLargeError); past the
+ * drain limit it gives up and destroys the request.
+ */
 export async function readBody (req: IncomingMessage, limit = BODY_LIMIT): Promise<string> {
-  if (Number(req.headers['content-length'] ?? 0) > limit) throw new BodyTooLargeError()
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > limit) throw new BodyTooLargeError()
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
+  return await new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= limit) chunks.push(chunk)
+      else if (size > DRAIN_LIMIT) req.destroy(new BodyTooLargeError())
+    })
+    req.on('end', () => {
+      if (size > limit) reject(new BodyTooLargeError())
+      else resolve(Buffer.concat(chunks).toString('utf8'))
+    })
+    req.on('error', reject)
+  })
 }
 
 /** The body as form parameters, or undefined when it was not sent as a form. */

@@ -22,8 +22,12 @@ export interface MockImsClient {
 export type MockImsFault =
   /** e.g. 500, or 503 with Retry-After seconds. The default body is a small HTML page, like a gateway's. */
   | { status: number, retryAfter?: number, body?: string, contentType?: string }
-  /** Answer normally, but only after this delay. */
-  | { delayMs: number }
+  /**
+   * Answer normally, but only after this delay. By default the request is still processed when the
+   * client hung up meanwhile, as a slow IMS would (a refresh the client gave up on still rotates the
+   * refresh token); `dropIfClientGone` plays a request lost before IMS processed it.
+   */
+  | { delayMs: number, dropIfClientGone?: boolean }
   /** Destroy the socket without answering. */
   | { reset: true }
   /**
@@ -100,7 +104,9 @@ export interface MockIms {
   readonly users: MockImsUser[]
   /**
    * Calls per endpoint and per token grant type: 'token', 'token:authorization_code',
-   * 'token:refresh_token', 'authorize', 'revoke', ... Every request that reached an endpoint counts,
+   * 'token:refresh_token', 'authorize', 'revoke', ...; error answers
+   * (4xx/5xx from the endpoint's own logic, not injected faults) also count under 'token:error',
+   * 'token:refresh_token:error' and so on. Every request that reached an endpoint counts,
    * failed and faulted ones included.
    */
   count (key: string): number

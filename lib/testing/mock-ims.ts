@@ -49,12 +49,13 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
 
   async function serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
     res.setHeader('X-Debug-Id', randomUUID())
-    const { path, query } = splitTarget(req.url ?? '/')
+    // A server's requests always have a url and a method; only client-side ones lack them.
+    const { path, query } = splitTarget(req.url as string)
     const endpoint = byPath.get(path)
     if (endpoint === undefined) return sendHtml(res, 404, notFoundPage())
     bump(endpoint)
     const route = ROUTES[endpoint]
-    const method = req.method ?? 'GET'
+    const method = req.method as string
     if (!route.methods.includes(method)) {
       return sendOAuthError(res, 405, 'invalid_request', `${method} is not allowed here`, { Allow: route.methods.join(', ') })
     }
@@ -66,14 +67,19 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     const fault = faults.take(endpoint)
     if (fault && !(await playFault(ctx, delays, endpoint, request, fault))) return
     await route.handle(ctx, request)
+    // Rejections are counted apart so tests can assert, say, that no used refresh token was ever replayed.
+    if (res.statusCode >= 400) {
+      bump(`${endpoint}:error`)
+      if (typeof grantType === 'string') bump(`token:${grantType}:error`)
+    }
   }
 
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       // Whatever went wrong, the server answers (or hangs up) and keeps running.
-      if (res.headersSent || req.socket.destroyed) {
-        req.socket.destroy()
+      if (res.headersSent || !res.socket || res.socket.destroyed) {
+        res.destroy()
       } else if (error instanceof BodyTooLargeError) {
         sendOAuthError(res, 413, 'invalid_request', 'request body too large', { Connection: 'close' })
       } else {
@@ -94,7 +100,8 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     })
   })
   const { port } = server.address() as AddressInfo
-  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host
+  // An IPv6 literal needs brackets in a URL; a name or IPv4 address has no colon to match.
+  const host = settings.host.replace(/^.*:.*$/, '[$&]')
   ctx.origin = `http://${host}:${port}`
   ctx.issuer = ctx.origin + issuerPath(settings.flavor)
 

@@ -1,0 +1,85 @@
+/**
+ * Public types of the mock Lightroom API, apart from the server so that the
+ * `testing` entry point can re-export them without pulling code.
+ */
+import type { MockIms } from './mock-ims-types.js'
+
+export type MockLightroomEntitlement = 'created' | 'trial' | 'trial_expired' | 'subscriber' | 'subscriber_expired'
+
+/** What Lightroom knows of a user beyond IMS; names and email default to the mock IMS user's. */
+export interface MockLightroomUser {
+  /** Default true. False: GET /v2/catalog answers 404 code 1000, as for a user who never opened Lightroom. */
+  hasCatalog?: boolean
+  /** Default 'subscriber'. */
+  entitlement?: MockLightroomEntitlement
+  /** Also splits into first_name / last_name. */
+  fullName?: string
+  email?: string
+  /** Default 'US'. */
+  country?: string
+}
+
+export type MockLightroomEndpoint = 'health' | 'account' | 'catalog'
+
+export type MockLightroomFault =
+  /**
+   * That status. 429 has an empty body, as Lightroom's; any other status gets a prefixed JSON error
+   * `{ code: '<status>', description }` (the mock's own choice: real 5xx bodies are undocumented).
+   * `body` replaces the body as is.
+   */
+  | { status: number, retryAfter?: number, body?: string }
+  /** Answer normally, but only after this delay. */
+  | { delayMs: number }
+  /** Destroy the socket without answering. */
+  | { reset: true }
+
+export interface MockLightroomOptions {
+  /** Tokens are checked against it: only tokens it issued, still live, work. */
+  ims: MockIms
+  /** Default '127.0.0.1'. */
+  host?: string
+  /** Default 0: a free port. */
+  port?: number
+  /** X-API-Key values accepted. Default: the mock IMS's client ids. */
+  apiKeys?: string[]
+  /** Per IMS `sub`. Users left out get the defaults (a subscriber with a catalog). */
+  users?: Record<string, MockLightroomUser>
+}
+
+/** One request as the mock saw it. */
+export interface MockLightroomRequest {
+  endpoint: MockLightroomEndpoint | 'unknown'
+  method: string
+  /** The request target, query included. */
+  path: string
+  apiKey: string | undefined
+  /** The bearer token sent, if any (the mock keeps it so tests can tell which token was used). */
+  accessToken: string | undefined
+}
+
+export interface MockLightroom {
+  /** 'http://127.0.0.1:PORT': pass it as the client's `baseUrl`. */
+  readonly origin: string
+  readonly apiKeys: string[]
+  /**
+   * Requests per endpoint ('health', 'account', 'catalog', 'unknown'), per endpoint and answer status
+   * ('account:401', 'catalog:404', 'account:reset'), and in all ('*'). Faulted requests count too.
+   */
+  count (key: string): number
+  resetCounts (): void
+  /** Every request so far, oldest first. */
+  requests (): MockLightroomRequest[]
+  /**
+   * The next `times` (default 1) requests to `endpoint` get this fault; '*' queues for any endpoint.
+   * An endpoint's own queue is used before '*'. Faults are played before any authentication check.
+   */
+  fail (endpoint: MockLightroomEndpoint | '*', fault: MockLightroomFault, times?: number): void
+  clearFaults (): void
+  /** Replaces what Lightroom knows of a user (entitlement changed, catalog created). */
+  setUser (sub: string, user: MockLightroomUser): void
+  /** The 32-hex account id the mock derives from a `sub`. */
+  accountId (sub: string): string
+  /** The 32-hex catalog id the mock derives from a `sub`. */
+  catalogId (sub: string): string
+  close (): Promise<void>
+}

@@ -1,0 +1,90 @@
+import t, { test } from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose'
+import { Agent } from 'undici'
+import { IdTokenVerifier } from '../lib/id-token.js'
+
+const ISSUER = 'https://ims.test'
+const CLIENT = 'test-client'
+const dispatcher = new Agent()
+t.teardown(() => dispatcher.close())
+
+const trusted = await generateKeyPair('RS256', { extractable: true })
+const attacker = await generateKeyPair('RS256', { extractable: true })
+const jwks = { keys: [{ ...(await exportJWK(trusted.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] }
+let jwksCalls = 0
+const server = createServer((_req, res) => {
+  jwksCalls++
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks))
+})
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve) }))
+const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys`
+
+function verifier (): IdTokenVerifier {
+  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
+}
+
+async function sign (claims: JWTPayload, options: { key?: CryptoKey, kid?: string, expiresIn?: string | number } = {}): Promise<string> {
+  return await new SignJWT({ sub: 'user@AdobeID', ...claims })
+    .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'k1' })
+    .setIssuer(ISSUER)
+    .setAudience(CLIENT)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '1h')
+    .sign(options.key ?? trusted.privateKey)
+}
+
+test('a token signed by the provider with the right issuer and audience is accepted', async (t) => {
+  const identity = await verifier().verify(await sign({ email: 'ada@example.com' }))
+  t.equal(identity.sub, 'user@AdobeID')
+  t.equal(identity.claims.email, 'ada@example.com')
+})
+
+test('forged, foreign or expired id_tokens are refused with LR_INVALID_ID_TOKEN', async (t) => {
+  const v = verifier()
+  const now = Math.floor(Date.now() / 1000)
+  const cases: Array<[string, Promise<string> | string]> = [
+    ['signed with another key', sign({}, { key: attacker.privateKey })],
+    ['for another client', new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setAudience('other-client').setExpirationTime('1h').sign(trusted.privateKey)],
+    ['from another issuer', new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://evil.example').setAudience(CLIENT).setExpirationTime('1h').sign(trusted.privateKey)],
+    ['expired beyond the tolerance', sign({}, { expiresIn: now - 120 })],
+    ['without sub', new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setAudience(CLIENT).setExpirationTime('1h').sign(trusted.privateKey)],
+    ['alg none', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'u', iss: ISSUER, aud: CLIENT, exp: now + 3600 })).toString('base64url')}.`],
+    ['not a JWT', 'garbage']
+  ]
+  for (const [name, token] of cases) {
+    await t.rejects(v.verify(await token), { code: 'LR_INVALID_ID_TOKEN', statusCode: 502 }, name)
+  }
+  t.ok(await v.verify(await sign({}, { expiresIn: now - 30 })), 'expired within the clock tolerance is accepted')
+})
+
+test('the JWKS is fetched once, and again only for an unknown kid after a pause', async (t) => {
+  const before = jwksCalls
+  const v = verifier()
+  await v.verify(await sign({}))
+  await v.verify(await sign({}))
+  t.equal(jwksCalls - before, 1, 'cached')
+  await t.rejects(v.verify(await sign({}, { kid: 'rotated' })), { code: 'LR_INVALID_ID_TOKEN' })
+  t.equal(jwksCalls - before, 1, 'an unknown kid right after a fetch does not refetch (no amplification)')
+})
+
+test('an unknown kid after the refetch floor triggers exactly one refetch (provider key rotation)', async (t) => {
+  const realNow = Date.now
+  const before = jwksCalls
+  const v = verifier()
+  await v.verify(await sign({}))
+  t.teardown(() => { Date.now = realNow })
+  Date.now = () => realNow() + 60_000
+  jwks.keys.push({ ...(await exportJWK(attacker.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' })
+  t.teardown(() => { jwks.keys.pop() })
+  const identity = await v.verify(await sign({}, { key: attacker.privateKey, kid: 'k2', expiresIn: Math.floor(Date.now() / 1000) + 3600 }))
+  t.equal(identity.sub, 'user@AdobeID')
+  t.equal(jwksCalls - before, 2)
+})
+
+test('an unreachable JWKS is an LR_INVALID_ID_TOKEN error, not a crash', async (t) => {
+  const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
+  await t.rejects(v.verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN' })
+})

@@ -1,0 +1,144 @@
+import { test } from 'tap'
+import { memoryBackend, type StoreBackend } from '../index.js'
+import { ImsClient } from '../lib/ims-client.js'
+import { TokenManager, tokenKey } from '../lib/token-manager.js'
+import { parseTokenResponse, type TokenSet } from '../lib/token-set.js'
+import { harness, signIn, type Harness } from './helpers/setup.js'
+
+const DAY = 86_400_000
+
+interface World extends Harness { sub: string, clock: { now: () => number, advance: (ms: number) => void }, manager: (extra?: Partial<ConstructorParameters<typeof TokenManager>[0]>) => TokenManager }
+
+/** One signed-in user, and a way to build further token managers over the same store: "other processes". */
+async function world (backend?: StoreBackend): Promise<World> {
+  let now = Date.now()
+  const clock = { now: () => now, advance: (ms: number) => { now += ms } }
+  const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now }, ...(backend ? { backend } : {}) })
+  await signIn(h.browser())
+  const client = h.ims.clients[0]!
+  const ims = new ImsClient({ tokenEndpoint: `${h.ims.origin}/ims/token/v3`, clientId: client.clientId, clientSecret: client.clientSecret, retryBaseDelayMs: 1, maxRetryDelayMs: 5 })
+  return {
+    ...h,
+    sub: h.ims.users[0]!.sub,
+    clock,
+    manager: (extra = {}) => new TokenManager({ store: h.store, ims, log: h.app.log, now: clock.now, refreshMarginMs: 300_000, renewRefreshAfterMs: 7 * DAY, lockTtlMs: 300, waitForPeerMs: 300, pollIntervalMs: 10, ...extra })
+  }
+}
+
+test('a caller that loses the lock race waits for the peer and uses its result without calling IMS', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  w.clock.advance(DAY)
+  const peerLock = await w.store.tryLock(`refresh:${w.sub}`, 5_000)
+  t.ok(peerLock)
+  const waiting = w.manager({ waitForPeerMs: 5_000 }).accessToken(w.sub)
+  // The "peer" refreshes by hand and publishes the result, then releases its lock.
+  const stored = await w.store.get<TokenSet>(tokenKey(w.sub))
+  const client = w.ims.clients[0]!
+  const body = await new ImsClient({ tokenEndpoint: `${w.ims.origin}/ims/token/v3`, clientId: client.clientId, clientSecret: client.clientSecret }).refresh(stored!.value.refreshToken!)
+  const fresh = parseTokenResponse(body, { now: w.clock.now(), previous: stored!.value })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(await w.store.compareAndSet(tokenKey(w.sub), stored!.revision, fresh, DAY))
+  await peerLock!.release()
+  t.equal(await waiting, fresh.accessToken)
+  t.equal(w.ims.count('token:refresh_token'), 1, 'only the peer called IMS')
+})
+
+test('a peer that died holding the lock delays others by at most the lock TTL', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  w.clock.advance(DAY)
+  await w.store.tryLock(`refresh:${w.sub}`, 200)
+  const started = Date.now()
+  const token = await w.manager().accessToken(w.sub)
+  t.ok(Date.now() - started >= 150, 'waited for the dead lock to expire')
+  t.equal(w.ims.introspect(token).active, true)
+  t.equal(w.ims.count('token:refresh_token'), 1)
+})
+
+test('a newer record landing during a refresh wins over ours (compare-and-set)', async (t) => {
+  const inner = memoryBackend()
+  const racing = Object.create(inner) as StoreBackend
+  let landing: string | undefined
+  racing.compareAndSet = async (key, expected, value, ttl) => {
+    if (landing !== undefined && key.startsWith('tokens:')) { await inner.set(key, landing); landing = undefined }
+    return await inner.compareAndSet(key, expected, value, ttl)
+  }
+  const w = await world(racing)
+  t.teardown(w.close)
+  // A second sign-in's record, to be written just before our refresh's compare-and-set. Envelopes
+  // are bound to their record key, so it is encrypted under the user's key and then put back.
+  const before = await w.store.get<TokenSet>(tokenKey(w.sub))
+  const newer = { ...before!.value, accessToken: 'from-a-new-sign-in', accessExpiresAt: w.clock.now() + 2 * DAY }
+  await w.store.set(tokenKey(w.sub), newer)
+  landing = (await inner.get(tokenKey(w.sub)))!
+  await inner.set(tokenKey(w.sub), before!.revision)
+  w.clock.advance(DAY)
+  const token = await w.manager().accessToken(w.sub)
+  t.equal(token, 'from-a-new-sign-in', 'the newer set is returned, ours is dropped')
+  t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.value.accessToken, 'from-a-new-sign-in')
+})
+
+test('store failures become 503 LR_STORE_UNAVAILABLE and delete nothing', async (t) => {
+  const inner = memoryBackend()
+  const flaky = Object.create(inner) as StoreBackend
+  let down = false
+  flaky.get = async (key) => { if (down) throw new Error('ECONNREFUSED'); return await inner.get(key) }
+  const w = await world(flaky)
+  t.teardown(w.close)
+  down = true
+  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_STORE_UNAVAILABLE', statusCode: 503 })
+  down = false
+  t.ok(await w.manager().accessToken(w.sub), 'works again when the store is back')
+})
+
+test('a decryptable record of the wrong shape is logged and treated as signed out', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  await w.store.set(tokenKey(w.sub), { some: 'thing else' })
+  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' })
+  t.ok(w.logs.some((line) => line.includes('unexpected shape')))
+  t.equal(await w.backend.get(tokenKey(w.sub)), undefined)
+})
+
+test('without a refresh token the access token is used until it expires, then sign-in is required', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  const stored = await w.store.get<TokenSet>(tokenKey(w.sub))
+  const { refreshToken, ...withoutRefresh } = stored!.value
+  t.ok(refreshToken)
+  await w.store.set(tokenKey(w.sub), withoutRefresh)
+  w.clock.advance(DAY - 60_000)
+  t.equal(await w.manager().accessToken(w.sub), withoutRefresh.accessToken, 'inside the margin but valid: used')
+  w.clock.advance(120_000)
+  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' })
+  t.equal(w.ims.count('token:refresh_token'), 0)
+})
+
+test('a forced refresh only happens while the rejected token is still the stored one', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  const manager = w.manager()
+  const first = await manager.accessToken(w.sub)
+  const second = await manager.accessToken(w.sub, { force: true, rejectedAccessToken: first })
+  t.not(second, first)
+  const third = await manager.accessToken(w.sub, { force: true, rejectedAccessToken: first })
+  t.equal(third, second, 'a stale rejection does not refresh again')
+  t.equal(w.ims.count('token:refresh_token'), 1)
+})
+
+test('IMS errors that are not about the grant never delete anything', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  const original = await w.manager().accessToken(w.sub)
+  w.clock.advance(DAY - 60_000)
+  w.ims.fail('token', { oauthError: 'invalid_client', status: 401 })
+  t.equal(await w.manager().accessToken(w.sub), original, 'still-valid token served')
+  w.ims.fail('token', { status: 200, body: '{"unexpected":true}' })
+  t.equal(await w.manager().accessToken(w.sub), original, 'an unusable 200 is not trusted, the still-valid token served')
+  w.clock.advance(120_000)
+  w.ims.fail('token', { oauthError: 'invalid_client', status: 401 })
+  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_IMS_UNAVAILABLE', statusCode: 503 })
+  t.ok(await w.backend.get(tokenKey(w.sub)), 'record kept')
+  t.ok(await w.manager().accessToken(w.sub), 'and it refreshes once IMS is fine')
+})

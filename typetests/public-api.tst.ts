@@ -1,0 +1,54 @@
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { expect, test } from 'tstyche'
+import lrImsPlugin, { encryptedStore, memoryBackend, LightroomAuthError, type LightroomImsOptions, type TokenStore } from '../index.js'
+import { createMockIms, type MockIms } from '../lib/testing/index.js'
+
+test('the plugin registers with the documented options', async () => {
+  const app = Fastify()
+  const store = encryptedStore(memoryBackend(), { keys: [{ id: 'k1', key: 'base64-key' }] })
+  expect(store).type.toBe<TokenStore>()
+  await app.register(lrImsPlugin, {
+    clientId: 'id',
+    clientSecret: 'secret',
+    redirectUri: 'https://app.example/auth/lightroom/callback',
+    cookieSecret: ['a'.repeat(32), 'b'.repeat(32)],
+    scopes: ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'],
+    store,
+    routePrefix: '/auth/lightroom',
+    refreshMarginSeconds: 300
+  })
+  expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ clientId: 'id' })
+  expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ clientId: 'id', clientSecret: 's', redirectUri: 'r', refreshMarginSeconds: '300' })
+})
+
+test('request.lightroomToken() is typed by declaration merging', () => {
+  const app = Fastify()
+  app.get('/photos', async (request) => {
+    expect(request.lightroomToken()).type.toBe<Promise<string>>()
+    expect(request.lightroomToken({ force: true })).type.toBe<Promise<string>>()
+    expect(request.lightroomUserId()).type.toBe<Promise<string | undefined>>()
+    expect(request.lightroomToken).type.not.toBeCallableWith('not-options')
+    return null
+  })
+})
+
+test('app.lightroom holds what works without a request', () => {
+  const app = Fastify()
+  expect(app.lightroom.tokenFor('user@AdobeID')).type.toBe<Promise<string>>()
+  expect(app.lightroom.requireLogin).type.toBe<(request: FastifyRequest, reply: FastifyReply) => Promise<void>>()
+  expect(app.lightroom.loginUrl('/back')).type.toBe<string>()
+  expect(app.lightroom.renewExpiring({ olderThanSeconds: 86400 })).type.toBe<Promise<{ scanned: number, renewed: number, failed: number, loggedOut: number }>>()
+  app.get('/admin', { preHandler: app.lightroom.requireLogin }, async () => 'ok')
+})
+
+test('LightroomAuthError carries a stable code and status', () => {
+  const error = new LightroomAuthError('LR_LOGIN_REQUIRED', 401, 'sign in')
+  expect(error.code).type.toBe<'LR_LOGIN_REQUIRED' | 'LR_IMS_UNAVAILABLE' | 'LR_IMS_ERROR' | 'LR_STORE_UNAVAILABLE' | 'LR_STORE_CORRUPT' | 'LR_ACCESS_DENIED' | 'LR_BAD_STATE' | 'LR_BAD_ORIGIN' | 'LR_INVALID_ID_TOKEN'>()
+  expect(error.statusCode).type.toBe<number>()
+  expect(error).type.toBeAssignableTo<Error>()
+})
+
+test('the testing entry point exposes the mock IMS', () => {
+  expect(createMockIms()).type.toBe<Promise<MockIms>>()
+  expect(createMockIms).type.not.toBeCallableWith({ flavor: 'keycloak' })
+})
