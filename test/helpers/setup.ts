@@ -16,6 +16,10 @@ export interface Harness {
   store: TokenStore
   /** Every log line the app wrote, as raw JSON text (scanned for leaked secrets). */
   logs: string[]
+  /** Every error answer and every auth-route answer the app gave (headers and body). */
+  responses: string[]
+  /** Values that must never appear in a log line or those responses; close() fails the test if one does. */
+  secrets: () => string[]
   browser: () => Browser
   close: () => Promise<void>
 }
@@ -38,6 +42,13 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
   const backend = options.backend ?? memoryBackend()
   const store = encryptedStore(backend, { keys: [KEY_A] })
   const client = ims.clients[0]!
+  const secrets = (): string[] => [
+    ...ims.issuedSecrets(),
+    client.clientSecret,
+    COOKIE_SECRET,
+    KEY_A.key.toString('base64'),
+    KEY_B.key.toString('base64')
+  ]
   await app.register(lrImsPlugin, {
     clientId: client.clientId,
     clientSecret: client.clientSecret,
@@ -47,6 +58,13 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
     store,
     imsRetry: { retryBaseDelayMs: 5, maxRetryDelayMs: 50 },
     ...options.plugin
+  })
+  const responses: string[] = []
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 || request.url.startsWith('/auth/')) {
+      responses.push(`${JSON.stringify(reply.getHeaders())}\n${typeof payload === 'string' ? payload : ''}`)
+    }
+    return payload
   })
   app.get('/', async () => ({ home: true }))
   app.get('/token', async (request) => ({ token: await request.lightroomToken() }))
@@ -58,12 +76,33 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
     backend,
     store,
     logs,
+    responses,
+    secrets,
     browser: () => new Browser(app, APP_ORIGIN),
     close: async () => {
       await app.close()
+      const leaks = findLeaks(secrets(), logs, responses)
       if (options.sharedIms === undefined) await ims.close()
+      if (leaks.length > 0) throw new Error(`secrets leaked into logs or responses: ${leaks.join('; ')}`)
     }
   }
+}
+
+/**
+ * Every harness checks, when it closes, that no token, code, client secret, cookie secret or
+ * encryption key the run produced appears in a log line or in an error/auth response: the
+ * "secrets never leak" rule holds across the whole suite, not just in the tests that look for it.
+ */
+function findLeaks (secrets: string[], logs: string[], responses: string[]): string[] {
+  const leaks: string[] = []
+  const logText = logs.join('\n')
+  const responseText = responses.join('\n')
+  for (const secret of secrets) {
+    const label = `${secret.slice(0, 6)}… (${secret.length} chars)`
+    if (logText.includes(secret)) leaks.push(`log: ${label}`)
+    if (responseText.includes(secret)) leaks.push(`response: ${label}`)
+  }
+  return leaks
 }
 
 /** Runs the whole browser sign-in: login → IMS authorize → callback. Returns the callback's answer. */
