@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import { ImsError, LightroomAuthError, StoreRecordError, imsUnavailable, loginRequired, storeUnavailable } from './errors.js'
@@ -181,7 +180,10 @@ export class TokenManager {
   #jitter (userId: string): number {
     const spread = Math.min(60_000, this.#o.refreshMarginMs / 10)
     if (spread < 1) return 0
-    return createHash('sha1').update(userId).digest().readUInt32BE(0) % spread
+    // FNV-1a: cheap enough for every request, and spread is all we need from it.
+    let hash = 0x811c9dc5
+    for (let i = 0; i < userId.length; i++) hash = Math.imul(hash ^ userId.charCodeAt(i), 0x01000193)
+    return (hash >>> 0) % spread
   }
 
   #ttl (set: TokenSet): number {

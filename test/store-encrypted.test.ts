@@ -477,3 +477,41 @@ test('parseEncryptionKeys refuses malformed text, naming the entry and quoting n
     }
   }
 })
+
+test('decrypted records are reused while the backend returns the same envelope, and never after it changes', async (t) => {
+  const backend = memoryBackend()
+  const store = encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] })
+  await store.set('tokens:u', { accessToken: 'first' })
+  const a = await store.get<{ accessToken: string }>('tokens:u')
+  const b = await store.get<{ accessToken: string }>('tokens:u')
+  t.equal(a, b, 'the same frozen object for an unchanged record')
+  t.ok(Object.isFrozen(a!.value), 'shared values cannot be changed by a reader')
+  t.throws(() => { (a!.value as { accessToken: string }).accessToken = 'x' })
+  // Another process (same backend, its own store) writes a new envelope.
+  await encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] }).set('tokens:u', { accessToken: 'second' })
+  t.equal((await store.get<{ accessToken: string }>('tokens:u'))!.value.accessToken, 'second', 'a changed envelope is decrypted again')
+  await backend.delete('tokens:u')
+  t.equal(await store.get('tokens:u'), undefined, 'a record gone from the backend is gone')
+  // A cached key must not mask tampering: a moved envelope still fails.
+  await store.set('tokens:v', { accessToken: 'v' })
+  await store.get('tokens:v')
+  await store.set('tokens:w', { accessToken: 'w' })
+  await backend.set('tokens:v', (await backend.get('tokens:w'))!)
+  await t.rejects(store.get('tokens:v'), { code: 'LR_STORE_CORRUPT', reason: 'auth-failed' })
+})
+
+test('the decrypted cache is bounded and can be disabled', async (t) => {
+  const backend = memoryBackend()
+  const off = encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: 0 })
+  await off.set('k', { n: 1 })
+  t.not(await off.get('k'), await off.get('k'), 'cacheSize 0: decrypted on every read')
+  const small = encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: 2 })
+  for (const key of ['a', 'b', 'c']) await small.set(key, { key })
+  const a1 = await small.get('a')
+  await small.get('b')
+  await small.get('c')
+  t.not(await small.get('a'), a1, 'the oldest entry was evicted')
+  for (const bad of [-1, 1.5, '10']) {
+    t.throws(() => encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: bad as number }), { option: 'cacheSize' })
+  }
+})

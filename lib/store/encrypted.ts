@@ -68,6 +68,18 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
   // importKeys guarantees at least one key.
   const current = keys[0] as ImportedKey
   const byId = new Map(keys.map((key) => [key.id, key]))
+  const cacheSize = checkCacheSize(options?.cacheSize)
+  // Decrypted values by record key, valid only while the backend still returns the very envelope
+  // they came from: every request reads the session and the token set, and skipping AES-GCM and
+  // JSON.parse for an unchanged record is most of this package's per-request cost. The values stay
+  // in this process's memory (where they are used anyway); nothing unencrypted leaves it.
+  const decrypted = new Map<string, StoredValue<unknown>>()
+
+  function remember (key: string, stored: StoredValue<unknown>): void {
+    if (cacheSize === 0) return
+    if (decrypted.size >= cacheSize) decrypted.delete(decrypted.keys().next().value as string)
+    decrypted.set(key, stored)
+  }
 
   function seal (recordKey: string, plaintext: string | Buffer): string {
     const iv = randomBytes(IV_BYTES)
@@ -117,25 +129,38 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
 
     async get<T> (key: string): Promise<StoredValue<T> | undefined> {
       const raw = await backend.get(key)
-      if (raw === undefined) return undefined
+      if (raw === undefined) {
+        decrypted.delete(key)
+        return undefined
+      }
+      const hit = decrypted.get(key)
+      if (hit !== undefined && hit.revision === raw) return hit as StoredValue<T>
       const envelope = parseEnvelope(key, raw)
       const plaintext = open(key, envelope, keyFor(key, envelope))
-      return { value: unwrap(key, plaintext).v as T, revision: raw, staleKey: envelope.keyId !== current.id }
+      // Frozen: one object is handed to every reader of this revision, so none may change it.
+      const value = unwrap(key, plaintext).v as T
+      const stored: StoredValue<T> = Object.freeze({ value: freezeShallow(value), revision: raw, staleKey: envelope.keyId !== current.id })
+      remember(key, stored)
+      return stored
     },
 
     async set<T> (key: string, value: T, ttlMs?: number) {
+      decrypted.delete(key)
       await backend.set(key, seal(key, wrap(value, ttlMs)), ttlMs)
     },
 
     async compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number) {
+      decrypted.delete(key)
       return await backend.compareAndSet(key, revision, seal(key, wrap(value, ttlMs)), ttlMs)
     },
 
     async delete (key) {
+      decrypted.delete(key)
       await backend.delete(key)
     },
 
     async compareAndDelete (key, revision) {
+      decrypted.delete(key)
       return await backend.compareAndDelete(key, revision)
     },
 
@@ -282,4 +307,18 @@ function checkTtl (ttlMs: number | undefined): void {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
     throw new RangeError('encryptedStore: ttlMs must be a positive finite number of milliseconds')
   }
+}
+
+function freezeShallow<T> (value: T): T {
+  return value !== null && typeof value === 'object' ? Object.freeze(value) : value
+}
+
+const DEFAULT_CACHE_SIZE = 10_000
+
+function checkCacheSize (value: unknown): number {
+  if (value === undefined) return DEFAULT_CACHE_SIZE
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new LightroomConfigError('cacheSize', 'must be a whole number of records, 0 to disable the cache')
+  }
+  return value
 }

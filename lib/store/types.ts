@@ -70,4 +70,9 @@ export interface EncryptionKey {
 export interface EncryptedStoreOptions {
   /** The first key encrypts; every key decrypts (rotation). */
   keys: EncryptionKey[]
+  /**
+   * How many decrypted records to keep in this process, reused while the backend returns the same
+   * envelope (default 10000; 0 disables). Saves an AES-GCM decryption and a JSON.parse per read.
+   */
+  cacheSize?: number
 }

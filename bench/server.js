@@ -1,0 +1,91 @@
+// One benchmark target per process, so autocannon (in the parent) and the server each get a core.
+// Usage: node bench/server.js <case>; prints one JSON line { port, cookie } when ready.
+import Fastify from 'fastify'
+import secureSession from '@fastify/secure-session'
+import lrImsPlugin, { encryptedStore, memoryBackend } from 'fastify-lightroom-ims'
+import { redisBackend } from 'fastify-lightroom-ims/redis'
+import { createMockIms } from 'fastify-lightroom-ims/testing'
+import { randomBytes } from 'node:crypto'
+import { signIn } from './sign-in.js'
+
+const which = process.argv[2]
+const keys = [{ id: 'bench', key: randomBytes(32) }]
+const app = Fastify({ logger: false })
+let ims
+let cookie = ''
+let clock = Date.now()
+const now = () => clock
+
+async function lightroomApp (backend, extra = {}) {
+  ims = await createMockIms({ now })
+  await app.register(lrImsPlugin, {
+    clientId: 'test-client',
+    clientSecret: 'test-secret',
+    redirectUri: 'http://127.0.0.1/auth/lightroom/callback',
+    discoveryUrl: ims.discoveryUrl,
+    cookieSecret: 'bench-cookie-secret-long-enough-0123456789',
+    store: encryptedStore(backend, { keys }),
+    now,
+    ...extra
+  })
+  app.get('/token', async (request) => {
+    const token = await request.lightroomToken()
+    return { length: token.length }
+  })
+  // Bench controls: move the shared fake clock, read the mock IMS's counters.
+  app.post('/__advance', async (request) => { clock += Number(request.query.ms); return { ok: true } })
+  app.get('/__counts', async () => ({ refresh: ims.count('token:refresh_token') }))
+}
+
+switch (which) {
+  case 'bare':
+    app.get('/token', async () => ({ length: 0 }))
+    break
+  case 'memory':
+    await lightroomApp(memoryBackend())
+    break
+  case 'redis': {
+    const { default: Redis } = await import('ioredis')
+    const redis = new Redis(process.env.BENCH_REDIS_URL, { enableOfflineQueue: false, lazyConnect: true })
+    redis.on('error', () => {})
+    await redis.connect()
+    app.addHook('onClose', async () => { redis.disconnect() })
+    await lightroomApp(redisBackend(redis, { prefix: `bench:${process.pid}:` }))
+    break
+  }
+  case 'secure-session': {
+    // What a user might hand-roll: the whole token set in an encrypted cookie (libsodium secretbox).
+    await app.register(secureSession, { key: randomBytes(32), cookie: { path: '/', httpOnly: true } })
+    app.get('/__login', async (request) => {
+      request.session.set('tokens', {
+        accessToken: randomBytes(900).toString('base64url'),
+        refreshToken: randomBytes(900).toString('base64url'),
+        accessExpiresAt: Date.now() + 86_400_000,
+        userId: 'A1B2C3D4E5F6A7B8C9D0E1F2@AdobeID'
+      })
+      return { ok: true }
+    })
+    app.get('/token', async (request, reply) => {
+      const tokens = request.session.get('tokens')
+      if (tokens === undefined || tokens.accessExpiresAt - Date.now() < 300_000) return reply.code(401).send()
+      return { length: tokens.accessToken.length }
+    })
+    break
+  }
+  default:
+    throw new Error(`unknown case ${which}`)
+}
+
+const address = await app.listen({ port: 0, host: '127.0.0.1' })
+if (which === 'secure-session') {
+  const login = await app.inject('/__login')
+  cookie = [].concat(login.headers['set-cookie'])[0].split(';')[0]
+} else if (which !== 'bare') {
+  cookie = await signIn(app)
+}
+process.stdout.write(`${JSON.stringify({ url: address, cookie, imsOrigin: ims?.origin })}\n`)
+process.on('SIGTERM', async () => {
+  await app.close()
+  await ims?.close()
+  process.exit(0)
+})
