@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
+import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom-client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
@@ -39,6 +40,8 @@ export interface LightroomImsOptions {
   allowedOrigins?: string[]
   /** Where the callback sends the browser when no returnTo was given. */
   defaultReturnTo?: string
+  /** Origin of the Lightroom API. Default 'https://lr.adobe.io'. */
+  lightroomBaseUrl?: string
 }
 
 export interface ResolvedOptions {
@@ -60,6 +63,7 @@ export interface ResolvedOptions {
   clockToleranceSeconds: number
   allowedOrigins: string[]
   defaultReturnTo: string
+  lightroomBaseUrl: string
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
 }
@@ -67,7 +71,7 @@ export interface ResolvedOptions {
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
   'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo'
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl'
 ])
 
 function fail (option: string, message: string): never {
@@ -196,6 +200,18 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     clockToleranceSeconds: seconds(options, 'clockToleranceSeconds', 60, 0, 600),
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
+    lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
     secureCookies: redirectUrl.protocol === 'https:'
+  }
+}
+
+/** The bearer token goes wherever this points: an origin only, https (plain http only to localhost). */
+function lightroomBaseUrl (value: unknown): string {
+  if (value === undefined) return LIGHTROOM_BASE_URL
+  if (typeof value !== 'string') fail('lightroomBaseUrl', 'must be a string')
+  try {
+    return lightroomOrigin(value)
+  } catch {
+    fail('lightroomBaseUrl', 'must be an https origin such as https://lr.adobe.io (plain http only to localhost)')
   }
 }

@@ -11,6 +11,7 @@ import { createState, requestedReturnTo, statesMatch } from './flow-state.js'
 import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http.js'
 import { IdTokenVerifier } from './id-token.js'
 import { ImsClient } from './ims-client.js'
+import { LightroomClient, type LightroomClientOptions } from './lightroom-client.js'
 import { resolveOptions, type LightroomImsOptions } from './options.js'
 import { callbackHandler } from './routes/callback.js'
 import { loginHandler } from './routes/login.js'
@@ -36,6 +37,8 @@ export interface LightroomDecorator {
   renewExpiring (options?: { olderThanSeconds?: number }): Promise<RenewReport>
   /** Revokes a user's grant at IMS and deletes their tokens (all their sessions then need a new sign-in). */
   signOut (userId: string): Promise<void>
+  /** A Lightroom API client acting for a user (background jobs): tokens from tokenFor, one forced refresh on a 401. */
+  api (userId: string): LightroomClient
   /** Rewrites every token and session record under the current (first) encryption key; resumable. Run after adding a key. */
   reencryptAll (): Promise<{ scanned: number, reencrypted: number, failed: number }>
   /** refresh, logout, refreshFailed, signIn: for metrics and audit logs; payloads never contain tokens. */
@@ -50,6 +53,8 @@ declare module 'fastify' {
     lightroomToken (options?: GetOptions): Promise<string>
     /** The signed-in IMS user id, or undefined. */
     lightroomUserId (): Promise<string | undefined>
+    /** A Lightroom API client for the signed-in user; its calls reject with LR_LOGIN_REQUIRED without a session. */
+    lightroomApi (): LightroomClient
   }
   interface FastifyInstance {
     lightroom: LightroomDecorator
@@ -116,6 +121,15 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     refreshMarginMs: options.refreshMarginMs,
     renewRefreshAfterMs: options.renewRefreshAfterMs,
     ...rawOptions.refreshLock
+  })
+  // A client holds configuration only, so one per call is cheap; all share this registration's keep-alive Agent.
+  const lightroomApi = (accessToken: LightroomClientOptions['accessToken']): LightroomClient => new LightroomClient({
+    baseUrl: options.lightroomBaseUrl,
+    apiKey: options.clientId,
+    accessToken,
+    dispatcher,
+    timeoutMs: options.httpTimeoutMs,
+    ...rawOptions.lightroomRetry
   })
   const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })
   const idTokens = new IdTokenVerifier({
@@ -213,6 +227,9 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   fastify.decorateRequest('lightroomUserId', async function (this: FastifyRequest): Promise<string | undefined> {
     return (await sessions.read(this))?.userId
   })
+  fastify.decorateRequest('lightroomApi', function (this: FastifyRequest): LightroomClient {
+    return lightroomApi(async (getOptions) => await this.lightroomToken(getOptions))
+  })
   fastify.decorateRequest('lightroomToken', async function (this: FastifyRequest, getOptions?: GetOptions): Promise<string> {
     const state = this as unknown as RequestState
     const session = await sessions.read(this)
@@ -246,6 +263,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
 
   const decorator: LightroomDecorator = {
     tokenFor: async (userId, getOptions) => await tokens.accessToken(userId, getOptions),
+    api: (userId) => lightroomApi(async (getOptions) => await tokens.accessToken(userId, getOptions)),
     requireLogin,
     loginUrl: loginPath,
     renewExpiring: async (renew) => await tokens.renewExpiring((renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
@@ -274,11 +292,12 @@ export interface TestingHooks {
   now?: () => number
   imsRetry?: { retries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number }
   refreshLock?: { lockTtlMs?: number, waitForPeerMs?: number, pollIntervalMs?: number }
+  lightroomRetry?: { retries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number, sleep?: (ms: number) => Promise<void> }
 }
 
 function stripTestingHooks (options: LightroomImsOptions & TestingHooks): LightroomImsOptions {
   if (options === null || typeof options !== 'object') return options
-  const { now, imsRetry, refreshLock, ...rest } = options
+  const { now, imsRetry, refreshLock, lightroomRetry, ...rest } = options
   return rest
 }
 

@@ -95,7 +95,6 @@ function entitlement (status: MockLightroomEntitlement, now: number): Record<str
       product_id: 'lightroom_1tb',
       store: 'adobe',
       purchase_date: iso(now - 365 * DAY_MS),
-      sao: { inpkg_CCES: '0', inpkg_CCLE: '1', inpkg_LCCC: '0', inpkg_LRMC: '1', inpkg_PHLT: '0' },
       ...(status === 'subscriber_expired' ? { expiration_date: iso(now - DAY_MS) } : {})
     }
   }

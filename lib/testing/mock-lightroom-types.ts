@@ -53,6 +53,8 @@ export interface MockLightroomRequest {
   /** The request target, query included. */
   path: string
   apiKey: string | undefined
+  /** The Accept header sent. */
+  accept: string | undefined
   /** The bearer token sent, if any (the mock keeps it so tests can tell which token was used). */
   accessToken: string | undefined
 }
@@ -63,7 +65,8 @@ export interface MockLightroom {
   readonly apiKeys: string[]
   /**
    * Requests per endpoint ('health', 'account', 'catalog', 'unknown'), per endpoint and answer status
-   * ('account:401', 'catalog:404', 'account:reset'), and in all ('*'). Faulted requests count too.
+   * ('account:401', 'catalog:404'; 'account:reset' when the connection ended before an answer, by a
+   * reset fault or a client giving up), and in all ('*'). Faulted requests count too.
    */
   count (key: string): number
   resetCounts (): void
