@@ -55,10 +55,25 @@ declare module 'fastify' {
     lightroomUserId (): Promise<string | undefined>
     /** A Lightroom API client for the signed-in user; its calls reject with LR_LOGIN_REQUIRED without a session. */
     lightroomApi (): LightroomClient
+    /** When the signed-in user's tokens expire, for display and monitoring (never the tokens); undefined when signed out. Does not refresh. */
+    lightroomTokenInfo (): Promise<TokenInfo | undefined>
   }
   interface FastifyInstance {
     lightroom: LightroomDecorator
   }
+}
+
+/** What may be shown about a user's tokens: times only. */
+export interface TokenInfo {
+  userId: string
+  /** Epoch ms when the access token expires. */
+  accessExpiresAt: number
+  /** Epoch ms when the current refresh token was issued, when known. */
+  refreshIssuedAt: number | undefined
+  /** Epoch ms when the refresh token expires, when the provider says. */
+  refreshExpiresAt: number | undefined
+  /** Epoch ms when these tokens were received. */
+  receivedAt: number
 }
 
 const kTokenSet = Symbol('fastify-lightroom-ims.token-set')
@@ -226,6 +241,13 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   fastify.decorateRequest(kTokenSet, null)
   fastify.decorateRequest('lightroomUserId', async function (this: FastifyRequest): Promise<string | undefined> {
     return (await sessions.read(this))?.userId
+  })
+  fastify.decorateRequest('lightroomTokenInfo', async function (this: FastifyRequest): Promise<TokenInfo | undefined> {
+    const session = await sessions.read(this)
+    if (session === undefined) return undefined
+    const set = (this as unknown as RequestState)[kTokenSet] ?? (await tokens.read(session.userId))?.value
+    if (set === undefined) return undefined
+    return { userId: set.userId, accessExpiresAt: set.accessExpiresAt, refreshIssuedAt: set.refreshIssuedAt, refreshExpiresAt: set.refreshExpiresAt, receivedAt: set.receivedAt }
   })
   fastify.decorateRequest('lightroomApi', function (this: FastifyRequest): LightroomClient {
     return lightroomApi(async (getOptions) => await this.lightroomToken(getOptions))

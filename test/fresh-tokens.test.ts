@@ -278,3 +278,22 @@ test('a failed revocation is logged, and the user is still signed out locally', 
   t.equal((await token(h)).status, 401)
   assertNoSecretsLogged(t, h)
 })
+
+test('lightroomTokenInfo shows expiry times, never tokens, and follows refreshes', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({
+    clock,
+    routes: (app) => app.get('/info', async (request) => await request.lightroomTokenInfo() ?? { signedOut: true })
+  })
+  t.teardown(h.close)
+  const info = (await h.app.inject({ url: '/info', headers: { cookie: h.cookie } })).json()
+  t.same(Object.keys(info).sort(), ['accessExpiresAt', 'receivedAt', 'refreshExpiresAt', 'refreshIssuedAt', 'userId'])
+  t.equal(info.userId, h.sub)
+  t.equal(info.accessExpiresAt, clock.now() + 86_399_000)
+  t.notOk(h.ims.issuedSecrets().some((secret) => JSON.stringify(info).includes(secret)))
+  clock.advance(DAY)
+  await token(h)
+  const after = (await h.app.inject({ url: '/info', headers: { cookie: h.cookie } })).json()
+  t.equal(after.accessExpiresAt, clock.now() + 86_399_000, 'the refreshed expiry')
+  t.same((await h.app.inject('/info')).json(), { signedOut: true })
+})
