@@ -1,0 +1,44 @@
+import { test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '..')
+const npm = (args: string[], cwd: string): string => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } })
+
+test('the packed tarball installs into a fresh JavaScript host app, signs in and serves a token; its types resolve', async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'lr-ims-pack-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  npm(['pack', '--pack-destination', work], root)
+  const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'))
+  t.ok(tarball, 'npm pack produced a tarball')
+  const files = execFileSync('tar', ['-tzf', join(work, tarball!)], { encoding: 'utf8' }).split('\n')
+  t.ok(files.includes('package/dist/index.js') && files.includes('package/dist/index.d.ts'), 'ships dist with types')
+  t.notOk(files.some((f) => f.startsWith('package/test/') || f.startsWith('package/lib/') || f.endsWith('.ts') && !f.endsWith('.d.ts')), 'ships no sources or tests')
+
+  const app = join(work, 'host-app')
+  cpSync(join(root, 'test/fixtures/host-app'), app, { recursive: true })
+  const pkg = (name: string): string => JSON.parse(execFileSync('node', ['-p', `JSON.stringify(require('${name}/package.json').version)`], { cwd: root, encoding: 'utf8' }))
+  writeFileSync(join(app, 'package.json'), JSON.stringify({
+    name: 'host-app',
+    private: true,
+    type: 'module',
+    dependencies: { 'fastify-lightroom-ims': `file:../${tarball}`, fastify: pkg('fastify'), undici: pkg('undici'), ioredis: pkg('ioredis') },
+    devDependencies: { typescript: pkg('typescript'), '@types/node': pkg('@types/node') }
+  }))
+  // Everything the tarball needs is already in npm's cache from this repo's own install.
+  npm(['install', '--prefer-offline', '--no-package-lock'], app)
+
+  const out = JSON.parse(execFileSync('node', ['app.mjs'], { cwd: app, encoding: 'utf8' }).trim())
+  t.equal(out.callback, 303, 'signed in through the mock IMS')
+  t.equal(out.token, 200, 'request.lightroomToken() works')
+  t.ok(out.tokenLength > 100)
+  t.same(out.account, { email: 'ada@example.com' }, 'request.lightroomApi() reaches the mock Lightroom')
+  t.equal(out.signedOut, 'LR_LOGIN_REQUIRED')
+  t.equal(out.errorClass, 'function')
+
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['types.ts'] }))
+  const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc')
+  t.doesNotThrow(() => execFileSync('node', [tsc, '-p', '.'], { cwd: app, encoding: 'utf8', stdio: 'pipe' }), 'the host app type-checks against the published .d.ts files')
+})

@@ -1,0 +1,425 @@
+/**
+ * The StoreBackend contract over a real redis-server, then the plugin on top of it: failures while
+ * Redis is down or hung, recovery, and key rotation for a fleet.
+ */
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { encryptedStore } from '../lib/store/encrypted.js'
+import { RedisBackendError, escapeGlob, redisBackend } from '../lib/store/redis.js'
+import type { StoreBackend } from '../lib/store/types.js'
+import { tokenKey } from '../lib/token-manager.js'
+import { startRedisServer, redisUnavailableReason } from './helpers/redis-server.js'
+import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
+
+const skip = redisUnavailableReason()
+if (skip !== undefined) {
+  t.plan(0, skip)
+} else {
+  await main()
+}
+
+async function main (): Promise<void> {
+  const server = await startRedisServer()
+  t.teardown(server.close)
+  const connectionErrors: Error[] = []
+  const clients: Redis[] = []
+
+  /** A client as the README recommends: an 'error' listener, few retries, quick reconnects. */
+  async function newClient (): Promise<Redis> {
+    const client = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    client.on('error', (error) => connectionErrors.push(error))
+    clients.push(client)
+    if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve))
+    return client
+  }
+  t.teardown(() => { for (const client of clients) client.disconnect() })
+
+  const client = await newClient()
+  let prefixes = 0
+  /** Each test gets its own prefix, so tests never see each other's keys. */
+  const fresh = (options: { operationTimeoutMs?: number } = {}): { backend: StoreBackend, prefix: string } => {
+    const prefix = `t${++prefixes}:`
+    return { backend: redisBackend(client, { prefix, ...options }), prefix }
+  }
+  const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+  async function collect (iterable: AsyncIterable<string>): Promise<string[]> {
+    const keys: string[] = []
+    for await (const key of iterable) keys.push(key)
+    return keys.sort()
+  }
+  async function waitReady (redis: Redis): Promise<void> {
+    const deadline = Date.now() + 5000
+    while (redis.status !== 'ready') {
+      if (Date.now() > deadline) throw new Error(`client still ${redis.status}`)
+      await sleep(20)
+    }
+  }
+
+  t.test('get, set and delete, with the backend prefix on every key', async (t) => {
+    const { backend, prefix } = fresh()
+    t.equal(await backend.get('a'), undefined)
+    await backend.set('a', 'one')
+    t.equal(await backend.get('a'), 'one')
+    t.equal(await client.get(`${prefix}a`), 'one', 'stored under the prefix')
+    await backend.set('a', 'two')
+    t.equal(await backend.get('a'), 'two')
+    await backend.delete('a')
+    t.equal(await backend.get('a'), undefined)
+    await backend.delete('never-there')
+    t.equal(await redisBackend(client).get('a'), undefined, 'another prefix is another namespace')
+  })
+
+  t.test('TTLs become PX expiries; a write without TTL makes the record persistent', async (t) => {
+    const { backend, prefix } = fresh()
+    await backend.set('short', 'x', 150.2)
+    const pttl = await client.pttl(`${prefix}short`)
+    t.ok(pttl > 100 && pttl <= 151, `PX applied, rounded up (pttl ${pttl})`)
+    await backend.set('forever', 'y')
+    t.equal(await client.pttl(`${prefix}forever`), -1)
+    await backend.set('forever', 'y2', 60_000)
+    t.ok(await client.pttl(`${prefix}forever`) > 59_000, 'overwriting sets the new TTL')
+    await backend.set('forever', 'y3')
+    t.equal(await client.pttl(`${prefix}forever`), -1, 'and a write without TTL removes it')
+    await sleep(200)
+    t.equal(await backend.get('short'), undefined, 'expired')
+    for (const ttl of [0, -1, NaN, Infinity]) {
+      await t.rejects(backend.set('k', 'v', ttl), RangeError)
+      await t.rejects(backend.compareAndSet('k', undefined, 'v', ttl), RangeError)
+      await t.rejects(backend.tryLock('l', ttl), RangeError)
+    }
+    await t.rejects(backend.tryLock('l', undefined as unknown as number), RangeError, 'a lock always expires')
+    t.equal(await backend.get('k'), undefined)
+  })
+
+  t.test('compareAndSet writes only over the expected value, or only when absent', async (t) => {
+    const { backend, prefix } = fresh()
+    t.equal(await backend.compareAndSet('k', undefined, 'v1'), true, 'absent: created')
+    t.equal(await backend.compareAndSet('k', undefined, 'other'), false, 'present: "only when absent" refuses')
+    t.equal(await backend.compareAndSet('k', 'wrong', 'other'), false)
+    t.equal(await backend.compareAndSet('k', '', 'other'), false, 'the empty string is a value, not "absent"')
+    t.equal(await backend.get('k'), 'v1')
+    t.equal(await backend.compareAndSet('k', 'v1', 'v2', 60_000), true)
+    t.equal(await backend.get('k'), 'v2')
+    t.ok(await client.pttl(`${prefix}k`) > 59_000, 'the TTL is set with the write')
+    t.equal(await backend.compareAndSet('k', 'v2', 'v3'), true)
+    t.equal(await client.pttl(`${prefix}k`), -1, 'no TTL: persistent')
+    t.equal(await backend.compareAndSet('gone', 'v1', 'x'), false, 'an expected value on an absent key refuses')
+    t.equal(await backend.get('gone'), undefined)
+    await backend.set('empty', '')
+    t.equal(await backend.compareAndSet('empty', '', 'filled'), true, 'an empty value can be compared')
+    t.equal(await backend.get('empty'), 'filled')
+  })
+
+  t.test('compareAndSet is atomic: of 50 concurrent writers expecting the same value, one wins', async (t) => {
+    const { backend } = fresh()
+    await backend.set('k', 'start')
+    const results = await Promise.all(Array.from({ length: 50 }, async (_, i) => await backend.compareAndSet('k', 'start', `w${i}`)))
+    t.equal(results.filter(Boolean).length, 1)
+    t.equal(await backend.get('k'), `w${results.indexOf(true)}`)
+  })
+
+  t.test('compareAndDelete deletes only the expected value', async (t) => {
+    const { backend } = fresh()
+    await backend.set('k', 'v1')
+    t.equal(await backend.compareAndDelete('k', 'v0'), false)
+    t.equal(await backend.get('k'), 'v1')
+    t.equal(await backend.compareAndDelete('k', 'v1'), true)
+    t.equal(await backend.get('k'), undefined)
+    t.equal(await backend.compareAndDelete('k', 'v1'), false, 'absent: nothing to delete')
+  })
+
+  t.test('scripts survive a SCRIPT FLUSH (EVALSHA falls back to EVAL)', async (t) => {
+    const { backend } = fresh()
+    await backend.set('k', 'v1')
+    await client.script('FLUSH')
+    t.equal(await backend.compareAndSet('k', 'v1', 'v2'), true)
+    await client.script('FLUSH')
+    t.equal(await backend.compareAndDelete('k', 'v2'), true)
+    await client.script('FLUSH')
+    const lock = await backend.tryLock('l', 1000)
+    await client.script('FLUSH')
+    t.equal(await lock?.extend(1000), true)
+    await client.script('FLUSH')
+    await lock?.release()
+    t.ok(await backend.tryLock('l', 1000), 'released')
+  })
+
+  t.test('locks are exclusive until released or expired, and live under their own sub-prefix', async (t) => {
+    const { backend, prefix } = fresh()
+    const first = await backend.tryLock('refresh:u1', 5000)
+    t.ok(first)
+    t.match(first?.owner, /^[A-Za-z0-9_-]{22}$/, '128 random bits')
+    t.equal(await client.get(`${prefix}lock:refresh:u1`), first?.owner, 'SET <prefix>lock:<name> <owner>')
+    const pttl = await client.pttl(`${prefix}lock:refresh:u1`)
+    t.ok(pttl > 4000 && pttl <= 5000, 'with PX')
+    t.equal(await backend.tryLock('refresh:u1', 5000), undefined, 'held: a second taker gets nothing')
+    t.ok(await backend.tryLock('refresh:u2', 5000), 'another name is another lock')
+    const concurrent = await Promise.all(Array.from({ length: 20 }, async () => await backend.tryLock('race', 5000)))
+    t.equal(concurrent.filter(Boolean).length, 1, 'of 20 concurrent takers exactly one wins')
+    await first?.release()
+    const second = await backend.tryLock('refresh:u1', 5000)
+    t.ok(second, 'free again after release')
+    t.not(second?.owner, first?.owner)
+  })
+
+  t.test('only the owner can extend or release; an expired lock can be taken over', async (t) => {
+    const { backend, prefix } = fresh()
+    const first = await backend.tryLock('l', 100)
+    t.equal(await first?.extend(400), true, 'the owner extends')
+    t.ok(await client.pttl(`${prefix}lock:l`) > 300)
+    await sleep(150)
+    t.equal(await backend.tryLock('l', 100), undefined, 'the extension kept it held past its first TTL')
+    await sleep(300)
+    t.equal(await first?.extend(1000), false, 'expired: extend reports the lock lost and does not revive it')
+    t.equal(await client.exists(`${prefix}lock:l`), 0)
+    const second = await backend.tryLock('l', 5000)
+    t.ok(second, 'taken over after expiry')
+    await first?.release()
+    t.equal(await client.get(`${prefix}lock:l`), second?.owner, "the old owner's release leaves the new owner's lock")
+    t.equal(await first?.extend(5000), false, "the old owner's extend does not touch it either")
+    t.equal(await backend.tryLock('l', 5000), undefined)
+    await second?.release()
+    await second?.release()
+    t.equal(await client.exists(`${prefix}lock:l`), 0, 'released (twice is harmless)')
+  })
+
+  t.test('scan lists keys under a prefix without the backend prefix, taking glob characters literally', async (t) => {
+    const { backend } = fresh()
+    const keys = ['a*b:1', 'a*b:2', 'axb:3', 'a[b]:1', 'ab:1', 'a?c', 'abc', 'a\\d', 'a\\\\d', 'session:x']
+    for (const key of keys) await backend.set(key, 'v')
+    t.same(await collect(backend.scan('a*b:')), ['a*b:1', 'a*b:2'], '* is not a wildcard')
+    t.same(await collect(backend.scan('a[b]')), ['a[b]:1'], '[b] is not a character class')
+    t.same(await collect(backend.scan('a?')), ['a?c'], '? is not a wildcard')
+    t.same(await collect(backend.scan('a\\d')), ['a\\d'], 'a backslash is not an escape')
+    t.same(await collect(backend.scan('zzz')), [])
+    t.same(await collect(backend.scan('')), [...keys].sort())
+    await t.rejects(async () => { for await (const key of backend.scan(5 as unknown as string)) t.fail(key) }, TypeError)
+    t.equal(escapeGlob('x*?[]\\y'), 'x\\*\\?\\[\\]\\\\y')
+  })
+
+  t.test('glob characters in the backend prefix do not leak into other namespaces', async (t) => {
+    const star = redisBackend(client, { prefix: 'app*[1]:' })
+    const other = redisBackend(client, { prefix: 'app-x1]:' })
+    const plain = redisBackend(client, { prefix: 'app*[1]' })
+    await star.set('tokens:u1', 'v')
+    await other.set('tokens:u2', 'v')
+    await plain.set('x:tokens:u3', 'v')
+    t.same(await collect(star.scan('tokens:')), ['tokens:u1'])
+    t.same(await collect(other.scan('tokens:')), ['tokens:u2'])
+    t.same(await collect(star.scan('')), ['tokens:u1'])
+  })
+
+  t.test('scan walks every SCAN cursor page', async (t) => {
+    const { backend, prefix } = fresh()
+    const pipeline = client.pipeline()
+    for (let i = 0; i < 1500; i++) pipeline.set(`${prefix}tokens:${i}`, 'v')
+    for (let i = 0; i < 300; i++) pipeline.set(`${prefix}session:${i}`, 'v')
+    await pipeline.exec()
+    const found = await collect(backend.scan('tokens:'))
+    t.equal(new Set(found).size, 1500)
+    t.ok(found.every((key) => key.startsWith('tokens:')))
+  })
+
+  t.test('scan never returns lock keys, and record keys cannot pose as locks', async (t) => {
+    const { backend } = fresh()
+    await backend.set('tokens:u1', 'v')
+    await backend.set('locksmith', 'v')
+    const lock = await backend.tryLock('refresh:u1', 5000)
+    t.ok(lock)
+    t.same(await collect(backend.scan('')), ['locksmith', 'tokens:u1'])
+    t.same(await collect(backend.scan('lo')), ['locksmith'])
+    t.same(await collect(backend.scan('lock:')), [])
+    await t.rejects(backend.set('lock:refresh:u1', 'x'), RangeError)
+    await t.rejects(backend.get('lock:refresh:u1'), RangeError)
+    await t.rejects(backend.delete('lock:refresh:u1'), RangeError)
+    await t.rejects(backend.compareAndDelete('lock:refresh:u1', lock?.owner as string), RangeError)
+    await t.rejects(backend.get(5 as unknown as string), TypeError)
+    await t.rejects(backend.tryLock('', 1000), TypeError)
+    t.ok(await backend.tryLock('refresh:u2', 1000), 'the lock is untouched')
+    t.equal(await backend.tryLock('refresh:u1', 1000), undefined, 'still held')
+  })
+
+  t.test('options and clients are checked up front', async (t) => {
+    t.throws(() => redisBackend({} as Redis), { code: 'LR_INVALID_OPTION', option: 'client' })
+    t.throws(() => redisBackend(null as unknown as Redis), { code: 'LR_INVALID_OPTION', option: 'client' })
+    t.throws(() => redisBackend(client, { prefix: 5 as unknown as string }), { code: 'LR_INVALID_OPTION', option: 'prefix' })
+    for (const operationTimeoutMs of [0, -5, NaN, Infinity]) {
+      t.throws(() => redisBackend(client, { operationTimeoutMs }), { code: 'LR_INVALID_OPTION', option: 'operationTimeoutMs' })
+    }
+    const prefixed = new Redis(server.port, '127.0.0.1', { keyPrefix: 'app:', lazyConnect: true })
+    t.throws(() => redisBackend(prefixed), { code: 'LR_INVALID_OPTION', option: 'client', message: /keyPrefix/ })
+    prefixed.disconnect()
+  })
+
+  t.test('a Redis error is reported without the values of the command', async (t) => {
+    const { backend, prefix } = fresh()
+    await client.lpush(`${prefix}list`, 'not-a-string')
+    const error = await backend.get('list').then(() => undefined, (err: unknown) => err)
+    t.type(error, RedisBackendError)
+    t.match(error, { reason: 'command-failed', code: 'LR_REDIS_UNAVAILABLE', message: /WRONGTYPE/ })
+    const cas = await backend.compareAndSet('list', 'secret-expected', 'secret-value').then(() => undefined, (err: unknown) => err as Error)
+    t.match(cas, { reason: 'command-failed' })
+    t.notOk(JSON.stringify(cas).includes('secret') || String(cas?.message).includes('secret'), 'no argument in the error')
+    t.equal((cas as Error).cause, undefined, "ioredis's error (which lists the arguments) is not attached")
+  })
+
+  t.test('whatever a client rejects with becomes a RedisBackendError', async (t) => {
+    const stub = {
+      status: 'ready',
+      get: async () => { throw 'a bare string' }, // eslint-disable-line no-throw-literal
+      set: async () => { throw new Error('OOM command not allowed') },
+      evalsha: async () => { throw new Error('ERR something else') },
+      eval: async () => { t.fail('EVAL is only the NOSCRIPT fallback') },
+      scan: async () => await new Promise(() => {})
+    }
+    const backend = redisBackend(stub as unknown as Redis, { operationTimeoutMs: 50 })
+    await t.rejects(backend.get('k'), { name: 'RedisBackendError', reason: 'command-failed', message: 'Redis GET failed: a bare string' })
+    await t.rejects(backend.set('k', 'v'), { reason: 'command-failed', message: /OOM/ })
+    await t.rejects(backend.compareAndDelete('k', 'v'), { reason: 'command-failed', message: /ERR something else/ })
+    await t.rejects(collect(backend.scan('')), { name: 'RedisBackendError', reason: 'timeout' })
+  })
+
+  t.test('while Redis is stopped every call fails at once; after a restart everything is back', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'outage:' })
+    await backend.set('kept', 'value')
+    const lock = await backend.tryLock('held', 60_000)
+    await server.stop()
+    await sleep(50)
+    t.not(redis.status, 'ready')
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['get', async () => await backend.get('kept')],
+      ['set', async () => { await backend.set('k', 'v') }],
+      ['compareAndSet', async () => await backend.compareAndSet('k', undefined, 'v')],
+      ['delete', async () => { await backend.delete('k') }],
+      ['compareAndDelete', async () => await backend.compareAndDelete('k', 'v')],
+      ['tryLock', async () => await backend.tryLock('l', 1000)],
+      ['extend', async () => await lock?.extend(1000)],
+      ['release', async () => { await lock?.release() }],
+      ['scan', async () => await collect(backend.scan(''))]
+    ]
+    for (const [name, run] of calls) {
+      const started = performance.now()
+      const error = await run().then(() => undefined, (err: unknown) => err)
+      const elapsed = performance.now() - started
+      t.match(error, { name: 'RedisBackendError', reason: 'not-ready' }, `${name} rejects`)
+      t.ok(elapsed < 50, `${name} rejects immediately (${elapsed.toFixed(1)} ms)`)
+    }
+    await server.start()
+    await waitReady(redis)
+    t.equal(await backend.get('kept'), 'value', 'nothing lost')
+    t.equal(await lock?.extend(60_000), true, 'the lock survived too')
+    await lock?.release()
+    t.ok(connectionErrors.length > 0, 'ioredis reported the outage on its error listener')
+  })
+
+  t.test('a hung Redis makes each call reject after operationTimeoutMs, and recovers', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'hung:', operationTimeoutMs: 300 })
+    await backend.set('kept', 'value')
+    server.pause()
+    t.teardown(() => { server.resume() })
+    for (const [name, run] of [
+      ['get', async () => await backend.get('kept')],
+      ['tryLock', async () => await backend.tryLock('l', 1000)]
+    ] as const) {
+      const started = performance.now()
+      const error = await run().then(() => undefined, (err: unknown) => err)
+      const elapsed = performance.now() - started
+      t.match(error, { name: 'RedisBackendError', reason: 'timeout' }, `${name} rejects`)
+      t.ok(elapsed >= 290 && elapsed < 600, `${name} rejects after about 300 ms (${elapsed.toFixed(0)} ms)`)
+    }
+    server.resume()
+    // The timed-out commands still complete once Redis answers; the backend has already moved on.
+    t.equal(await backend.get('kept'), 'value')
+  })
+
+  t.test('the plugin over Redis: a stopped Redis is a fast 503 LR_STORE_UNAVAILABLE, then 200 again', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'plugin:' })
+    const h = await harness({ backend, plugin: { httpTimeoutMs: 2000 } })
+    t.teardown(h.close)
+    const browser = h.browser()
+    await signIn(browser)
+    const cookie = browser.cookieHeader()
+    const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
+      const response = await h.app.inject({ url: '/token', headers: { cookie } })
+      return { status: response.statusCode, ...response.json() }
+    }
+    const before = await get()
+    t.equal(before.status, 200)
+    await server.stop()
+    await sleep(50)
+    const started = performance.now()
+    const during = await get()
+    t.equal(during.status, 503)
+    t.equal(during.code, 'LR_STORE_UNAVAILABLE', 'the session read failing is a 503, not a 500')
+    t.ok(performance.now() - started < 100, 'answered at once')
+    const token = await h.app.lightroom.tokenFor(h.ims.users[0]!.sub).then(() => undefined, (err: unknown) => err)
+    t.match(token, { code: 'LR_STORE_UNAVAILABLE', statusCode: 503 })
+    await server.start()
+    await waitReady(redis)
+    const after = await get()
+    t.equal(after.status, 200, 'the same cookie works again: the session and tokens survived')
+    t.equal(after.token, before.token)
+  })
+
+  t.test('an unreadable session record is treated as signed out, not as an error', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'corrupt:' })
+    const h = await harness({ backend })
+    t.teardown(h.close)
+    const browser = h.browser()
+    await signIn(browser)
+    const [sessionKey] = [...(await rawRecords(backend, 'session:')).keys()]
+    await redis.set(`corrupt:${sessionKey!}`, 'v1.a.garbage.garbage.garbage')
+    const response = await h.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })
+    t.equal(response.statusCode, 401)
+    t.equal(response.json().code, 'LR_LOGIN_REQUIRED')
+  })
+
+  t.test('key rotation for the fleet: reencryptAll moves every record in Redis to the new key', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'rotate:' })
+    // The fleet before: key A only.
+    const before = await harness({ backend, ims: { users: [{ sub: 'u1@AdobeID', email: 'u1@example.com' }, { sub: 'u2@AdobeID', email: 'u2@example.com' }] } })
+    t.teardown(before.close)
+    const cookies: string[] = []
+    for (const sub of ['u1@AdobeID', 'u2@AdobeID']) {
+      before.ims.signInAs(sub)
+      const browser = before.browser()
+      await signIn(browser)
+      cookies.push(browser.cookieHeader())
+    }
+    const raw = await rawRecords(backend)
+    t.equal(raw.size, 4, 'two token records and two sessions')
+    t.ok([...raw.values()].every((value) => value.startsWith('v1.a.')))
+    const tokens = await Promise.all(cookies.map(async (cookie) => (await before.app.inject({ url: '/token', headers: { cookie } })).json().token))
+    await before.app.close()
+
+    // Restarted with [B, A]: B encrypts, A still decrypts.
+    const after = await harness({
+      backend,
+      sharedIms: before.ims,
+      plugin: { cookieSecret: COOKIE_SECRET, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) }
+    })
+    t.teardown(after.close)
+    const first = await after.app.lightroom.reencryptAll()
+    t.same(first, { scanned: 4, reencrypted: 4, failed: 0 })
+    const rotated = await rawRecords(backend)
+    t.same([...rotated.keys()].sort(), [...raw.keys()].sort(), 'the same records')
+    t.ok([...rotated.values()].every((value) => value.startsWith('v1.b.')), 'every raw value in Redis names key B')
+    const ttl = await redis.pttl(`rotate:${tokenKey('u1@AdobeID')}`)
+    t.ok(ttl > 13 * 86_400_000, `the records keep their expiry (${ttl} ms left)`)
+    t.same(await after.app.lightroom.reencryptAll(), { scanned: 4, reencrypted: 0, failed: 0 }, 'a second run has nothing to do')
+    for (const [i, cookie] of cookies.entries()) {
+      const response = await after.app.inject({ url: '/token', headers: { cookie } })
+      t.equal(response.statusCode, 200, 'sessions survive the rotation')
+      t.equal(response.json().token, tokens[i])
+    }
+    // Only key B now: everything still reads.
+    const onlyB = await harness({ backend, sharedIms: before.ims, plugin: { store: encryptedStore(backend, { keys: [KEY_B] }) } })
+    t.teardown(onlyB.close)
+    t.equal((await onlyB.app.inject({ url: '/token', headers: { cookie: cookies[0]! } })).statusCode, 200, 'key A can be retired')
+  })
+}
