@@ -71,7 +71,11 @@ export class SessionManager {
     } catch (error) {
       // A record we cannot decrypt is no session (sign in again); an unreachable store is a 503,
       // never a 500 and never a sign-out: the session is still there once the store is back.
-      if (error instanceof StoreRecordError) return undefined
+      // Logged (reason only, never the record) so operators see tampering or a retired key.
+      if (error instanceof StoreRecordError) {
+        request.log.warn({ reason: error.reason }, 'lightroom-ims: stored session record is unreadable; the browser must sign in again')
+        return undefined
+      }
       throw storeUnavailable(undefined, error)
     }
     const record = stored?.value
@@ -86,10 +90,14 @@ export class SessionManager {
    */
   async create (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
     const previous = this.sessionId(request)
-    if (previous !== undefined) await this.#options.store.delete(sessionKey(previous))
     const id = randomBytes(32).toString('base64url')
     const record: SessionRecord = { userId, createdAt: this.#options.now() }
-    await this.#options.store.set(sessionKey(id), record, this.#options.maxAgeMs)
+    try {
+      if (previous !== undefined) await this.#options.store.delete(sessionKey(previous))
+      await this.#options.store.set(sessionKey(id), record, this.#options.maxAgeMs)
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
     reply.setCookie(this.cookieName, this.#signer.sign(id), {
       ...this.#cookieOptions,
       maxAge: Math.floor(this.#options.maxAgeMs / 1000)
@@ -100,7 +108,11 @@ export class SessionManager {
 
   async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const id = this.sessionId(request)
-    if (id !== undefined) await this.#options.store.delete(sessionKey(id))
+    try {
+      if (id !== undefined) await this.#options.store.delete(sessionKey(id))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
     this.clearCookie(reply)
     const holder = request as unknown as RequestWithSession
     holder[kSession] = Promise.resolve(undefined)

@@ -63,6 +63,8 @@ export class TokenManager {
   readonly events = new EventEmitter<TokenEvents>()
   readonly #o: Required<TokenManagerOptions>
   readonly #inflight = new Map<string, Promise<TokenSet>>()
+  /** Refreshed sets the store could not take (it was down): written back at the next read. */
+  readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
 
   constructor (options: TokenManagerOptions) {
     this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, ...options }
@@ -70,6 +72,8 @@ export class TokenManager {
 
   /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
   async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
+    const pending = this.#unsaved.get(userId)
+    if (pending !== undefined) await this.#flushUnsaved(userId, pending)
     let stored: StoredValue<unknown> | undefined
     try {
       stored = await this.#o.store.get<unknown>(tokenKey(userId))
@@ -206,7 +210,8 @@ export class TokenManager {
   }
 
   async #refreshUnderLock (userId: string, reason: RefreshReason, options: GetOptions): Promise<TokenSet> {
-    const deadline = this.#o.now() + this.#o.lockTtlMs + this.#o.waitForPeerMs
+    // Real time, not the injectable clock: this bounds how long we actually wait.
+    const deadline = Date.now() + this.#o.lockTtlMs + this.#o.waitForPeerMs
     let seen: string | undefined
     for (;;) {
       let lock: BackendLock | undefined
@@ -222,7 +227,7 @@ export class TokenManager {
       if (seen !== undefined && current.revision !== seen && this.isUsable(current.value)) return current.value
       if (seen === undefined && reason !== 'forced' && this.isUsable(current.value)) return current.value
       seen ??= current.revision
-      if (this.#o.now() > deadline) {
+      if (Date.now() > deadline) {
         if (this.#o.now() < current.value.accessExpiresAt) return current.value
         throw imsUnavailable('Timed out waiting for another process to refresh the token')
       }
@@ -268,11 +273,15 @@ export class TokenManager {
     }
     let written: boolean
     try {
-      written = await this.#o.store.compareAndSet(tokenKey(userId), stored.revision, next, this.#ttl(next))
-    } catch (error) {
-      // The new tokens exist only in memory now; hand them out, and the next refresh will store a set.
-      this.#o.log.error({ userId }, 'lightroom-ims: could not store refreshed tokens')
-      throw storeUnavailable(undefined, error)
+      written = await this.#writeRefreshed(userId, stored.revision, next)
+    } catch {
+      // IMS has already rotated the grant: these tokens are now the only ones that work, and
+      // dropping them would sign the user out at the next refresh. Keep them in this process,
+      // hand them out, and write them at the next read once the store is back.
+      this.#o.log.error({ userId }, 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back')
+      this.#unsaved.set(userId, { base: stored.revision, set: next })
+      this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
+      return next
     }
     if (!written) {
       // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins.
@@ -283,6 +292,29 @@ export class TokenManager {
     this.#o.log.debug({ userId, reason, accessExpiresAt: next.accessExpiresAt }, 'lightroom-ims: tokens refreshed')
     this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
     return next
+  }
+
+  /** A few quick tries: a store blip should not cost a rotated grant. Still under the refresh lock. */
+  async #writeRefreshed (userId: string, revision: string, next: TokenSet): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#o.store.compareAndSet(tokenKey(userId), revision, next, this.#ttl(next))
+      } catch (error) {
+        if (attempt >= 2) throw error
+        await sleep(50 * 4 ** attempt)
+      }
+    }
+  }
+
+  /** Writes a refreshed set the store could not take at the time; whatever happens, it is tried once. */
+  async #flushUnsaved (userId: string, pending: { base: string, set: TokenSet }): Promise<void> {
+    try {
+      await this.#o.store.compareAndSet(tokenKey(userId), pending.base, pending.set, this.#ttl(pending.set))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+    // Written, or the record changed meanwhile (a new sign-in wins): either way it is settled.
+    this.#unsaved.delete(userId)
   }
 
   async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown): Promise<TokenSet> {

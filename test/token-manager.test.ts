@@ -142,3 +142,54 @@ test('IMS errors that are not about the grant never delete anything', async (t) 
   t.ok(await w.backend.get(tokenKey(w.sub)), 'record kept')
   t.ok(await w.manager().accessToken(w.sub), 'and it refreshes once IMS is fine')
 })
+
+test('refreshed tokens the store cannot take are kept in memory and written once it is back (no lost grant)', async (t) => {
+  const inner = memoryBackend()
+  const flaky = Object.create(inner) as StoreBackend
+  let writesDown = false
+  flaky.compareAndSet = async (...args) => { if (writesDown) throw new Error('READONLY'); return await inner.compareAndSet(...args) }
+  const w = await world(flaky)
+  t.teardown(w.close)
+  const manager = w.manager()
+  const before = await w.store.get<TokenSet>(tokenKey(w.sub))
+  w.clock.advance(DAY)
+  writesDown = true
+  const fresh = await manager.accessToken(w.sub)
+  t.not(fresh, before!.value.accessToken, 'the refreshed token is handed out although it could not be stored')
+  t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.revision, before!.revision, 'the store still holds the old set')
+  t.ok(w.logs.some((line) => line.includes('keeping them in memory')))
+  await t.rejects(manager.accessToken(w.sub), { code: 'LR_STORE_UNAVAILABLE' }, 'still down: 503, the pending set is kept')
+  writesDown = false
+  t.equal(await manager.accessToken(w.sub), fresh, 'once the store is back the pending set is written and used')
+  t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.value.accessToken, fresh)
+  w.clock.advance(DAY)
+  t.ok(await manager.accessToken(w.sub), 'the next refresh uses the rotated refresh token')
+  t.equal(w.ims.count('token:refresh_token'), 2)
+  t.equal(w.ims.count('token:refresh_token:error'), 0, 'the rotated-away refresh token was never replayed')
+})
+
+test('sign-in and sign-out while the store is down answer 503, not 500', async (t) => {
+  const inner = memoryBackend()
+  const flaky = Object.create(inner) as StoreBackend
+  let down = false
+  for (const method of ['get', 'set', 'delete', 'compareAndSet'] as const) {
+    const original = inner[method].bind(inner) as (...args: unknown[]) => Promise<unknown>
+    ;(flaky as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => { if (down) throw new Error('ECONNREFUSED'); return await original(...args) }
+  }
+  const w = await world(flaky)
+  t.teardown(w.close)
+  const signedIn = w.browser()
+  await signIn(signedIn)
+  const browser = w.browser()
+  const atIms = await browser.follow('/auth/lightroom/login', { stopAt: (l) => l.pathname === '/auth/lightroom/callback' })
+  down = true
+  const callback = await browser.get(atIms.location!)
+  t.equal(callback.status, 503)
+  t.match(callback.body, /LR_STORE_UNAVAILABLE/)
+  const logout = await w.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { accept: 'application/json', cookie: signedIn.cookieHeader() } })
+  t.equal(logout.statusCode, 503)
+  t.equal(logout.json().code, 'LR_STORE_UNAVAILABLE')
+  down = false
+  const retry = await w.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: signedIn.cookieHeader() } })
+  t.equal(retry.statusCode, 303, 'sign-out works once the store is back')
+})

@@ -84,8 +84,13 @@ export function callbackHandler (ctx: PluginContext) {
       request.log.warn({ reason: (error as Error).message }, 'lightroom-ims: unusable token response at sign-in')
       return fail(new LightroomAuthError('LR_IMS_ERROR', 502, 'Adobe sent an unusable token response; please try again', { cause: error }))
     }
-    await ctx.tokens.save(tokens)
-    await ctx.sessions.create(request, reply, userId)
+    try {
+      await ctx.tokens.save(tokens)
+      await ctx.sessions.create(request, reply, userId)
+    } catch (error) {
+      // The store is down (both throw LR_STORE_UNAVAILABLE): nothing half-done is left behind that matters.
+      return fail(error as LightroomAuthError)
+    }
     request.log.debug({ userId }, 'lightroom-ims: user signed in')
     ctx.tokens.events.emit('signIn', { userId })
     const returnTo = returnToFromState(query.state as string, ctx.options.defaultReturnTo)
