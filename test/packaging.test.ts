@@ -15,7 +15,7 @@ test('the packed tarball installs into a fresh JavaScript host app, signs in and
   t.ok(tarball, 'npm pack produced a tarball')
   const files = execFileSync('tar', ['-tzf', join(work, tarball!)], { encoding: 'utf8' }).split('\n')
   t.ok(files.includes('package/dist/index.js') && files.includes('package/dist/index.d.ts'), 'ships dist with types')
-  t.notOk(files.some((f) => f.startsWith('package/test/') || f.startsWith('package/lib/') || f.endsWith('.ts') && !f.endsWith('.d.ts')), 'ships no sources or tests')
+  t.notOk(files.some((f) => f.startsWith('package/test/') || f.startsWith('package/lib/') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), 'ships no sources or tests')
 
   const app = join(work, 'host-app')
   cpSync(join(root, 'test/fixtures/host-app'), app, { recursive: true })

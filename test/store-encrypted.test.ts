@@ -512,6 +512,7 @@ test('the decrypted cache is bounded and can be disabled', async (t) => {
   await small.get('c')
   t.not(await small.get('a'), a1, 'the oldest entry was evicted')
   for (const bad of [-1, 1.5, '10']) {
-    t.throws(() => encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: bad as number }), { option: 'cacheSize' })
+    t.throws(() => encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: bad as number }), LightroomConfigError)
+    t.throws(() => encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: bad as number }), /option "cacheSize"/)
   }
 })

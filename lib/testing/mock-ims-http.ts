@@ -2,7 +2,8 @@
  * Bare node:http plumbing: bounded body reading, and the few response shapes
  * IMS uses (JSON that must not be cached, HTML pages, redirects, empty 200s).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 
 /** IMS refuses large bodies; the mock does it at 64 KB. */
 export const BODY_LIMIT = 64 * 1024
@@ -94,4 +95,38 @@ export function sendEmpty (res: ServerResponse, status: number, headers: Record<
 
 export function redirect (res: ServerResponse, location: string): void {
   sendEmpty(res, 302, { Location: location })
+}
+
+/**
+ * Tracks a mock server's sockets so close() can end them all at once: keep-alive connections,
+ * and requests still sending a body, which closeAllConnections() does not cover.
+ */
+export function closableServer (server: Server): () => Promise<void> {
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  let closing: Promise<void> | undefined
+  return async () => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+      for (const socket of sockets) socket.destroy()
+    })
+    await closing
+  }
+}
+
+/** Listens on host:port (0: a free port) and returns the origin, IPv6 literals bracketed. */
+export async function listenOrigin (server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
 }

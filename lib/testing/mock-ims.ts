@@ -7,12 +7,11 @@
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
 import type { ImsContext, ImsRequest } from './mock-ims-context.js'
 import { endpointPaths, issuerPath } from './mock-ims-discovery.js'
 import { playFault } from './mock-ims-fault-response.js'
 import { Delays, FaultQueue } from './mock-ims-faults.js'
-import { BodyTooLargeError, formParams, readBody, sendHtml, sendOAuthError, splitTarget } from './mock-ims-http.js'
+import { BodyTooLargeError, closableServer, formParams, listenOrigin, readBody, sendHtml, sendOAuthError, splitTarget } from './mock-ims-http.js'
 import { createSigner } from './mock-ims-keys.js'
 import { Ledger } from './mock-ims-ledger.js'
 import { notFoundPage } from './mock-ims-pages.js'
@@ -74,7 +73,6 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     }
   }
 
-  const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       // Whatever went wrong, the server answers (or hangs up) and keeps running.
@@ -87,22 +85,8 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
       }
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(settings.port, settings.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  // An IPv6 literal needs brackets in a URL; a name or IPv4 address has no colon to match.
-  const host = settings.host.replace(/^.*:.*$/, '[$&]')
-  ctx.origin = `http://${host}:${port}`
+  const closeServer = closableServer(server)
+  ctx.origin = await listenOrigin(server, settings.port, settings.host)
   ctx.issuer = ctx.origin + issuerPath(settings.flavor)
 
   const userBySub = (sub: string, caller: string): MockImsUser => {
@@ -111,7 +95,6 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     return user
   }
 
-  let closing: Promise<void> | undefined
   return {
     origin: ctx.origin,
     issuer: ctx.issuer,
@@ -138,15 +121,9 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     },
     activeRefreshTokens: (sub) => ledger.activeRefreshTokens(sub),
     close: async () => {
-      closing ??= new Promise<void>((resolve) => {
-        faults.clear()
-        delays.cancelAll()
-        server.close(() => resolve())
-        server.closeAllConnections()
-        // Sockets still sending a request body are not covered by closeAllConnections.
-        for (const socket of sockets) socket.destroy()
-      })
-      await closing
+      faults.clear()
+      delays.cancelAll()
+      await closeServer()
     }
   }
 }

@@ -6,9 +6,8 @@
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
 import { Delays } from './mock-ims-faults.js'
-import { splitTarget } from './mock-ims-http.js'
+import { closableServer, listenOrigin, splitTarget } from './mock-ims-http.js'
 import type { MockIms, MockImsUser } from './mock-ims-types.js'
 import {
   INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, sendRaw, statusError
@@ -90,30 +89,15 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     return false
   }
 
-  const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     serve(req, res).catch(() => {
       // Nothing above is expected to throw; if it does, the client sees a hang-up rather than a hang.
       res.destroy()
     })
   })
-  server.on('connection', (socket) => {
-    sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-  })
-  const host = options.host ?? '127.0.0.1'
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  // An IPv6 literal needs brackets in a URL.
-  origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const closeServer = closableServer(server)
+  origin = await listenOrigin(server, options.port ?? 0, options.host ?? '127.0.0.1')
 
-  let closing: Promise<void> | undefined
   return {
     origin,
     apiKeys,
@@ -126,14 +110,9 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     accountId: (sub) => hexId('account', sub),
     catalogId: (sub) => hexId('catalog', sub),
     close: async () => {
-      closing ??= new Promise<void>((resolve) => {
-        faults.clear()
-        delays.cancelAll()
-        server.close(() => resolve())
-        server.closeAllConnections()
-        for (const socket of sockets) socket.destroy()
-      })
-      await closing
+      faults.clear()
+      delays.cancelAll()
+      await closeServer()
     }
   }
 }
