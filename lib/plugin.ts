@@ -33,6 +33,8 @@ export interface LightroomDecorator {
   requireLogin (request: FastifyRequest, reply: FastifyReply): Promise<void>
   /** Relative URL of the login route. */
   loginUrl (returnTo?: string): string
+  /** Relative URL of the logout route (POST it from a form). */
+  logoutUrl (): string
   /** Renews every stored grant whose refresh token is older than `olderThanSeconds` (default: the renewRefreshAfterSeconds option). */
   renewExpiring (options?: { olderThanSeconds?: number }): Promise<RenewReport>
   /** Revokes a user's grant at IMS and deletes their tokens (all their sessions then need a new sign-in). */
@@ -232,6 +234,13 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
       if (typeof status === 'number' && status >= 400 && status < 500) return reply.code(status).send({ statusCode: status, error: 'Bad Request', message: 'Invalid request' })
       return reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'Sign-in failed unexpectedly; please try again' })
     })
+    // A sign-out button is a plain HTML form, which posts one of these: logout reads no body, so
+    // accept and drop it (bounded) rather than answer 415 when the host app parses no forms.
+    for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data']) {
+      if (!child.hasContentTypeParser(type)) {
+        child.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: 65_536 }, (_request, _body, done) => { done(null, undefined) })
+      }
+    }
     const routeOptions = { logSerializers: { req: redactedRequestSerializer } }
     child.get(`${options.routePrefix}/login`, routeOptions, loginHandler(ctx))
     child.get(`${options.routePrefix}/callback`, routeOptions, callbackHandler(ctx))
@@ -288,6 +297,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     api: (userId) => lightroomApi(async (getOptions) => await tokens.accessToken(userId, getOptions)),
     requireLogin,
     loginUrl: loginPath,
+    logoutUrl: () => `${options.routePrefix}/logout`,
     renewExpiring: async (renew) => await tokens.renewExpiring((renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
     signOut: async (userId) => { await signOut(userId, log) },
     reencryptAll: async () => {

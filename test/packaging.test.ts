@@ -10,7 +10,9 @@ const npm = (args: string[], cwd: string): string => execFileSync('npm', args, {
 test('the packed tarball installs into a fresh JavaScript host app, signs in and serves a token; its types resolve', async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'lr-ims-pack-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
-  npm(['pack', '--pack-destination', work], root)
+  // --ignore-scripts: npm test has built dist/ already; rebuilding it here would pull it from under
+  // the demo and browser tests running at the same time.
+  npm(['pack', '--ignore-scripts', '--pack-destination', work], root)
   const tarball = readdirSync(work).find((name) => name.endsWith('.tgz'))
   t.ok(tarball, 'npm pack produced a tarball')
   const files = execFileSync('tar', ['-tzf', join(work, tarball!)], { encoding: 'utf8' }).split('\n')
