@@ -23,5 +23,8 @@ export function safeReturnTo (value: unknown): string | undefined {
   if (url.origin !== PLACEHOLDER_ORIGIN) return undefined
   const normalised = `${url.pathname}${url.search}${url.hash}`
   if (!normalised.startsWith('/') || normalised.startsWith('//') || normalised.startsWith('/\\')) return undefined
+  // Percent-encoding can grow it several-fold, and it travels in the OAuth state, which IMS caps at
+  // 4096 characters: a longer state would make IMS refuse the whole sign-in.
+  if (normalised.length > MAX_RETURN_TO_LENGTH) return undefined
   return normalised
 }
