@@ -179,7 +179,8 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     tokens.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
-  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie)
+  // Without the parse-every-request hook: see lib/cookie-header.ts. Our own routes parse (below).
+  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie, { hook: false })
 
   const flowNames = flowCookieNames(options.secureCookies)
   const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies }
@@ -241,6 +242,13 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
         child.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: 65_536 }, (_request, _body, done) => { done(null, undefined) })
       }
     }
+    // The auth routes need every cookie (state, verifier, session): parse them here when neither the
+    // host app nor @fastify/cookie's hook already did.
+    child.addHook('onRequest', async (request) => {
+      if (request.cookies === null || request.cookies === undefined) {
+        request.cookies = typeof request.headers.cookie === 'string' ? child.parseCookie(request.headers.cookie) : {}
+      }
+    })
     const routeOptions = { logSerializers: { req: redactedRequestSerializer } }
     child.get(`${options.routePrefix}/login`, routeOptions, loginHandler(ctx))
     child.get(`${options.routePrefix}/callback`, routeOptions, callbackHandler(ctx))
@@ -263,6 +271,16 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   })
   fastify.decorateRequest('lightroomToken', async function (this: FastifyRequest, getOptions?: GetOptions): Promise<string> {
     const state = this as unknown as RequestState
+    if (getOptions?.force !== true) {
+      // The common case with the in-memory store: nothing changed since the last request, so the
+      // answer is known without a single await.
+      const known = sessions.peek(this)
+      const set = known === undefined ? undefined : tokens.peekUsable(known.userId)
+      if (set !== undefined) {
+        state[kTokenSet] = set
+        return set.accessToken
+      }
+    }
     const session = await sessions.read(this)
     if (session === undefined) throw loginRequired()
     const memo = state[kTokenSet]

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Signer } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { cookieFromHeader } from './cookie-header.js'
 import { StoreRecordError, storeUnavailable } from './errors.js'
 import type { StoredValue, TokenStore } from './store/types.js'
 
@@ -19,6 +20,8 @@ export interface SessionManagerOptions {
   now: () => number
 }
 
+const VERIFIED_CACHE_SIZE = 10_000
+
 const kSession = Symbol('fastify-lightroom-ims.session')
 
 interface RequestWithSession {
@@ -34,6 +37,7 @@ export class SessionManager {
   readonly cookieName: string
   readonly #options: SessionManagerOptions
   readonly #signer: Signer
+  readonly #verified = new Map<string, string>()
   readonly #cookieOptions: { path: string, httpOnly: true, sameSite: 'lax', secure: boolean }
 
   constructor (options: SessionManagerOptions) {
@@ -45,7 +49,7 @@ export class SessionManager {
 
   /** The session id from a validly signed cookie, or undefined (absent, forged, or signed with an unknown secret). */
   sessionId (request: FastifyRequest): string | undefined {
-    const raw = request.cookies[this.cookieName]
+    const raw = this.#rawCookie(request)
     if (raw === undefined || raw.length > 512) return undefined
     const unsigned = this.#signer.unsign(raw)
     if (!unsigned.valid || unsigned.value === null || !/^[A-Za-z0-9_-]{43}$/.test(unsigned.value)) return undefined
@@ -62,12 +66,48 @@ export class SessionManager {
     return holder[kSession]
   }
 
-  async #load (request: FastifyRequest): Promise<SessionRecord | undefined> {
+  /**
+   * The store key for a request's session cookie. A cookie value that verified once always verifies
+   * (same secrets, same value), so its key is remembered: the HMAC check and the SHA-256 are then
+   * skipped for every later request of that browser. Only valid cookies are remembered, and the map
+   * is bounded, so forged cookies cannot grow it.
+   */
+  #rawCookie (request: FastifyRequest): string | undefined {
+    // Parsed already when the host app (or our auth routes) run @fastify/cookie's hook.
+    const parsed = request.cookies as Record<string, string | undefined> | null
+    if (parsed !== null && parsed !== undefined) return parsed[this.cookieName]
+    return cookieFromHeader(request.headers.cookie, this.cookieName)
+  }
+
+  #keyFor (request: FastifyRequest): string | undefined {
+    const raw = this.#rawCookie(request)
+    if (raw === undefined) return undefined
+    const known = this.#verified.get(raw)
+    if (known !== undefined) return known
     const id = this.sessionId(request)
     if (id === undefined) return undefined
+    const key = sessionKey(id)
+    if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value as string)
+    this.#verified.set(raw, key)
+    return key
+  }
+
+  /** The session when it can be known without waiting (see TokenStore.peek); undefined means "ask read()". */
+  peek (request: FastifyRequest): SessionRecord | undefined {
+    const key = this.#keyFor(request)
+    if (key === undefined) return undefined
+    const record = this.#options.store.peek<SessionRecord>(key)?.value
+    if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
+    if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined
+    return record
+  }
+
+  async #load (request: FastifyRequest): Promise<SessionRecord | undefined> {
+    const key = this.#keyFor(request)
+    if (key === undefined) return undefined
     let stored: StoredValue<SessionRecord> | undefined
     try {
-      stored = await this.#options.store.get<SessionRecord>(sessionKey(id))
+      stored = await this.#options.store.get<SessionRecord>(key)
     } catch (error) {
       // A record we cannot decrypt is no session (sign in again); an unreachable store is a 503,
       // never a 500 and never a sign-out: the session is still there once the store is back.

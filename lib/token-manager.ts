@@ -65,6 +65,8 @@ export class TokenManager {
   readonly #inflight = new Map<string, Promise<TokenSet>>()
   /** Refreshed sets the store could not take (it was down): written back at the next read. */
   readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
+  /** Values already known to be this user's well-formed token set (see read()). */
+  readonly #checked = new WeakMap<object, string>()
 
   constructor (options: TokenManagerOptions) {
     this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, ...options }
@@ -86,12 +88,26 @@ export class TokenManager {
       throw storeUnavailable(undefined, error)
     }
     if (stored === undefined) return undefined
+    // The store hands out the same frozen value while a record is unchanged: check its shape once.
+    if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>
     if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
       this.#o.log.warn({ userId, reason: 'shape' }, 'lightroom-ims: stored token record has an unexpected shape; the user must sign in again')
       await this.#forget(userId, 'corrupt_record')
       return undefined
     }
+    if (Object.isFrozen(stored.value)) this.#checked.set(stored.value, userId)
     return stored as StoredValue<TokenSet>
+  }
+
+  /**
+   * The user's token set when it is known without waiting and needs no refresh: an unchanged,
+   * already-checked record from a synchronous backend. Undefined means "take the async path".
+   */
+  peekUsable (userId: string): TokenSet | undefined {
+    if (this.#unsaved.size > 0) return undefined
+    const value = this.#o.store.peek<TokenSet>(tokenKey(userId))?.value
+    if (value === undefined || this.#checked.get(value) !== userId) return undefined
+    return this.#refreshReason(value) === undefined ? value : undefined
   }
 
   /** Stores a token set received at sign-in (replacing whatever the user had). */

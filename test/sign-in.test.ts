@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import fastifyCookie from '@fastify/cookie'
 import { createHash } from 'node:crypto'
 import { encryptedStore } from '../index.js'
 import { tokenKey } from '../lib/token-manager.js'
@@ -248,4 +249,26 @@ test('a generic OpenID provider (not IMS paths) signs in the same way', async (t
   await browser.follow(login.location!, { stopAt: (l) => l.origin === APP_ORIGIN && !l.pathname.startsWith('/auth/') })
   const token = await browser.get('/token', { accept: 'application/json' })
   t.equal(token.status, 200)
+})
+
+test('a host app that registered @fastify/cookie itself keeps its cookies, and sign-in still works', async (t) => {
+  const h = await harness()
+  t.teardown(h.close)
+  const withCookie = await harness({
+    sharedIms: h.ims,
+    beforePlugin: async (app) => { await app.register(fastifyCookie, { secret: 'the-host-apps-own-cookie-secret-0123456789' }) },
+    routes: (app) => {
+      app.get('/mine', async (request) => ({ mine: request.cookies.mine ?? null, signed: request.unsignCookie(request.cookies.signed ?? '').value }))
+      app.get('/sign', async (_request, reply) => { reply.setCookie('signed', 'hello', { signed: true }); return 'ok' })
+    }
+  })
+  t.teardown(withCookie.close)
+  const browser = withCookie.browser()
+  t.equal((await signIn(browser)).status, 303)
+  t.equal((await browser.get('/token', { accept: 'application/json' })).status, 200)
+  await browser.get('/sign')
+  const mine = JSON.parse((await browser.get('/mine')).body)
+  t.equal(mine.signed, 'hello', 'the host app signs and reads its own cookies with its own secret')
+  const raw = await withCookie.app.inject({ url: '/mine', headers: { cookie: 'mine=1' } })
+  t.equal(raw.json().mine, '1', 'the host app still gets request.cookies parsed on its routes')
 })

@@ -516,3 +516,23 @@ test('the decrypted cache is bounded and can be disabled', async (t) => {
     t.throws(() => encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }], cacheSize: bad as number }), /option "cacheSize"/)
   }
 })
+
+test('peek answers from memory only for an unchanged record of a synchronous backend', async (t) => {
+  const backend = memoryBackend()
+  const store = encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] })
+  await store.set('session:s', { userId: 'u' })
+  t.equal(store.peek('session:s'), undefined, 'nothing decrypted yet: no answer (peek never decrypts)')
+  const read = await store.get('session:s')
+  t.equal(store.peek('session:s'), read, 'after a read: the same value, synchronously')
+  await encryptedStore(backend, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] }).set('session:s', { userId: 'other' })
+  t.equal(store.peek('session:s'), undefined, 'the envelope changed underneath: no answer')
+  await store.get('session:s')
+  await backend.delete('session:s')
+  t.equal(store.peek('session:s'), undefined, 'deleted in the backend: no answer')
+  const asyncOnly = Object.create(backend) as StoreBackend
+  asyncOnly.getSync = undefined
+  const remote = encryptedStore(asyncOnly, { keys: [{ id: 'k1', key: Buffer.alloc(32, 7) }] })
+  await remote.set('session:r', { userId: 'u' })
+  await remote.get('session:r')
+  t.equal(remote.peek('session:r'), undefined, 'a backend without getSync (Redis) is always read')
+})

@@ -218,3 +218,13 @@ test('scan tolerates writes while iterating and never yields a key twice', async
   }
   t.same(seen, ['p:1', 'p:2'], 'keys deleted during the scan are not yielded')
 })
+
+test('getSync answers like get, expiry included', async (t) => {
+  let now = 1_000
+  const backend = memoryBackend({ now: () => now })
+  await backend.set('k', 'v', 100)
+  t.equal(backend.getSync!('k'), 'v')
+  t.equal(backend.getSync!('missing'), undefined)
+  now += 100
+  t.equal(backend.getSync!('k'), undefined)
+})

@@ -144,6 +144,13 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
       return stored
     },
 
+    peek<T> (key: string): StoredValue<T> | undefined {
+      if (backend.getSync === undefined) return undefined
+      const hit = decrypted.get(key)
+      if (hit === undefined) return undefined
+      return backend.getSync(key) === hit.revision ? hit as StoredValue<T> : undefined
+    },
+
     async set<T> (key: string, value: T, ttlMs?: number) {
       decrypted.delete(key)
       await backend.set(key, seal(key, wrap(value, ttlMs)), ttlMs)

@@ -84,6 +84,10 @@ export function memoryBackend (options: MemoryBackendOptions = {}): StoreBackend
       return live(records, key)?.value
     },
 
+    getSync (key) {
+      return live(records, key)?.value
+    },
+
     async set (key, value, ttlMs) {
       checkTtl(ttlMs)
       write(key, value, ttlMs)

@@ -15,6 +15,11 @@ export interface BackendLock {
 
 export interface StoreBackend {
   get (key: string): Promise<string | undefined>
+  /**
+   * Optional: the same as get, answered synchronously. Only an in-process backend can; it lets a
+   * request whose session and tokens are unchanged skip every promise on its way to the token.
+   */
+  getSync? (key: string): string | undefined
   /** ttlMs: the record disappears after this long; undefined keeps it forever. */
   set (key: string, value: string, ttlMs?: number): Promise<void>
   /**
@@ -50,6 +55,11 @@ export interface TokenStore {
   readonly backend: StoreBackend
   /** Throws StoreRecordError for a record that cannot be decrypted; backend errors pass through. */
   get<T> (key: string): Promise<StoredValue<T> | undefined>
+  /**
+   * The already-decrypted value when the backend answers synchronously and still holds the very
+   * envelope it came from; undefined otherwise (then use get). Never decrypts, never throws.
+   */
+  peek<T> (key: string): StoredValue<T> | undefined
   set<T> (key: string, value: T, ttlMs?: number): Promise<void>
   /** revision undefined: write only when absent. */
   compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number): Promise<boolean>

@@ -31,6 +31,8 @@ export interface HarnessOptions {
   /** Reuse an existing mock IMS (several apps against one provider). */
   sharedIms?: MockIms
   routes?: (app: FastifyInstance) => void
+  /** Runs before the plugin registers (a host app's own plugins). */
+  beforePlugin?: (app: FastifyInstance) => Promise<void>
 }
 
 /** A mock IMS on a real port and an app registered against it, with logs captured at debug level. */
@@ -41,6 +43,7 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
   const app = Fastify({ logger: { level: 'debug', stream } })
   const backend = options.backend ?? memoryBackend()
   const store = encryptedStore(backend, { keys: [KEY_A] })
+  await options.beforePlugin?.(app)
   const client = ims.clients[0]!
   const secrets = (): string[] => [
     ...ims.issuedSecrets(),

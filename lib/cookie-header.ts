@@ -1,0 +1,29 @@
+/**
+ * Reads one cookie straight from the Cookie header. The plugin registers @fastify/cookie without its
+ * parse-every-request hook (an app that never asked for cookie parsing should not pay for it on
+ * every route): only the session cookie is needed outside the auth routes, and only by requests
+ * that ask for a token.
+ */
+export function cookieFromHeader (header: string | undefined, name: string): string | undefined {
+  if (header === undefined || header.length === 0) return undefined
+  let start = 0
+  while (start < header.length) {
+    const eq = header.indexOf('=', start)
+    if (eq === -1) return undefined
+    let end = header.indexOf(';', eq)
+    if (end === -1) end = header.length
+    if (header.slice(start, eq).trim() === name) return decodeValue(header.slice(eq + 1, end).trim())
+    start = end + 1
+  }
+  return undefined
+}
+
+function decodeValue (value: string): string | undefined {
+  const unquoted = value.length > 1 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
+  if (!unquoted.includes('%')) return unquoted
+  try {
+    return decodeURIComponent(unquoted)
+  } catch {
+    return undefined
+  }
+}
