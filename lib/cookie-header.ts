@@ -1,8 +1,7 @@
 /**
- * Reads one cookie straight from the Cookie header. The plugin registers @fastify/cookie without its
- * parse-every-request hook (an app that never asked for cookie parsing should not pay for it on
- * every route): only the session cookie is needed outside the auth routes, and only by requests
- * that ask for a token.
+ * Reads one cookie straight from the Cookie header. The plugin registers @fastify/cookie only around
+ * its own routes (an app that never asked for cookie parsing should not pay for it on every route):
+ * outside them only the session cookie is needed, and only by requests that ask for a token.
  */
 export function cookieFromHeader (header: string | undefined, name: string): string | undefined {
   if (header === undefined || header.length === 0) return undefined

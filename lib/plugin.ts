@@ -179,8 +179,6 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     tokens.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
-  // Without the parse-every-request hook: see lib/cookie-header.ts. Our own routes parse (below).
-  if (!fastify.hasReplyDecorator('setCookie')) await fastify.register(fastifyCookie, { hook: false })
 
   const flowNames = flowCookieNames(options.secureCookies)
   const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies }
@@ -200,6 +198,10 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   // Routes and @fastify/oauth2 live in their own encapsulated context: its decorators and our error
   // handler stay out of the host app.
   await fastify.register(async function routes (child) {
+    // Cookies are handled only here, around our own routes, unless the host app already registered
+    // @fastify/cookie: its parse and onSend hooks would otherwise run on every route of the app.
+    // Outside these routes only the session cookie is read, straight from the header.
+    if (!child.hasReplyDecorator('setCookie')) await child.register(fastifyCookie)
     const authorize = new URL(provider.authorizationEndpoint)
     const token = new URL(provider.tokenEndpoint)
     await child.register(fastifyOauth2, {
@@ -242,8 +244,8 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
         child.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: 65_536 }, (_request, _body, done) => { done(null, undefined) })
       }
     }
-    // The auth routes need every cookie (state, verifier, session): parse them here when neither the
-    // host app nor @fastify/cookie's hook already did.
+    // The auth routes need every cookie (state, verifier, session): parse them here when the host
+    // app registered @fastify/cookie without its parsing hook.
     child.addHook('onRequest', async (request) => {
       if (request.cookies === null || request.cookies === undefined) {
         request.cookies = typeof request.headers.cookie === 'string' ? child.parseCookie(request.headers.cookie) : {}

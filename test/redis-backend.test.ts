@@ -336,7 +336,8 @@ async function main (): Promise<void> {
 
   t.test('the plugin over Redis: a stopped Redis is a fast 503 LR_STORE_UNAVAILABLE, then 200 again', async (t) => {
     const redis = await newClient()
-    const backend = redisBackend(redis, { prefix: 'plugin:' })
+    // No local cache: every request asks Redis (the next test covers what the cache changes).
+    const backend = redisBackend(redis, { prefix: 'plugin:', localCacheMs: 0 })
     const h = await harness({ backend, plugin: { httpTimeoutMs: 2000 } })
     t.teardown(h.close)
     const browser = h.browser()
@@ -362,6 +363,45 @@ async function main (): Promise<void> {
     const after = await get()
     t.equal(after.status, 200, 'the same cookie works again: the session and tokens survived')
     t.equal(after.token, before.token)
+  })
+
+  t.test('the local cache answers the fast path for localCacheMs, then Redis is asked again; refresh decisions always ask Redis', async (t) => {
+    const redis = await newClient()
+    const backend = redisBackend(redis, { prefix: 'near:', localCacheMs: 300 })
+    t.equal(backend.getSync!('absent'), undefined)
+    await backend.set('k', 'v1')
+    t.equal(backend.getSync!('k'), undefined, 'a write does not fill the cache: only reads of Redis do')
+    t.equal(await backend.get('k'), 'v1')
+    t.equal(backend.getSync!('k'), 'v1', 'read recently: answered locally')
+    await redis.set('near:k', 'v2')
+    t.equal(backend.getSync!('k'), 'v1', 'another process wrote: still the local answer, for at most localCacheMs')
+    t.equal(await backend.get('k'), 'v2', 'get always asks Redis')
+    t.equal(backend.getSync!('k'), 'v2')
+    await sleep(320)
+    t.equal(backend.getSync!('k'), undefined, 'older than localCacheMs: no local answer')
+    await backend.get('k')
+    await backend.delete('k')
+    t.equal(backend.getSync!('k'), undefined, 'a local write or delete drops the local answer at once')
+    t.throws(() => redisBackend(redis, { localCacheMs: -1 }), { code: 'LR_INVALID_OPTION', option: 'localCacheMs' })
+    t.equal(redisBackend(redis, { localCacheMs: 0 }).getSync, undefined, 'localCacheMs 0: no synchronous answers at all')
+
+    const h = await harness({ backend: redisBackend(redis, { prefix: 'near-plugin:', localCacheMs: 300 }) })
+    t.teardown(h.close)
+    const browser = h.browser()
+    await signIn(browser)
+    const cookie = browser.cookieHeader()
+    const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
+      const response = await h.app.inject({ url: '/token', headers: { cookie } })
+      return { status: response.statusCode, ...response.json() }
+    }
+    t.equal((await get()).status, 200)
+    await server.stop()
+    t.equal((await get()).status, 200, 'Redis just went away: the fresh token read a moment ago still answers')
+    await sleep(320)
+    t.equal((await get()).code, 'LR_STORE_UNAVAILABLE', 'after localCacheMs: 503 until Redis is back')
+    await server.start()
+    await waitReady(redis)
+    t.equal((await get()).status, 200)
   })
 
   t.test('an unreadable session record is treated as signed out, not as an error', async (t) => {

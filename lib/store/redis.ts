@@ -39,6 +39,13 @@ export interface RedisBackendOptions {
   prefix?: string
   /** Upper bound of each Redis call (a SCAN batch is one call). Default 1000. */
   operationTimeoutMs?: number
+  /**
+   * How long a value this process read may answer the request fast path without asking Redis
+   * again (default 1000 ms; 0: always ask). Refresh decisions, locks and writes always go to Redis;
+   * what this bounds is how long a sign-out done by another process can go unnoticed here (the
+   * revoked token is then refused by Lightroom, and the forced refresh finds no grant).
+   */
+  localCacheMs?: number
 }
 
 export type RedisBackendFailure = 'not-ready' | 'timeout' | 'command-failed'
@@ -60,6 +67,8 @@ export class RedisBackendError extends Error {
 }
 
 const LOCK_NAMESPACE = 'lock:'
+/** Envelopes remembered for the fast path (see localCacheMs); one per active session and user. */
+const LOCAL_CACHE_SIZE = 10_000
 /** Keys Redis examines per SCAN call: big enough to be quick, small enough not to block Redis. */
 const SCAN_COUNT = 500
 
@@ -119,6 +128,40 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     throw new LightroomConfigError('operationTimeoutMs', 'must be a positive number of milliseconds')
   }
   const lockPrefix = prefix + LOCK_NAMESPACE
+  const localCacheMs = options.localCacheMs ?? 1000
+  if (typeof localCacheMs !== 'number' || !Number.isFinite(localCacheMs) || localCacheMs < 0) {
+    throw new LightroomConfigError('localCacheMs', 'must be a number of milliseconds, 0 to disable')
+  }
+  // Raw envelopes (ciphertext) as last read from Redis, with when: see localCacheMs.
+  const recent = new Map<string, { value: string, at: number }>()
+  const remember = (key: string, value: string | undefined): void => {
+    if (localCacheMs === 0) return
+    if (value === undefined) {
+      recent.delete(key)
+      return
+    }
+    if (recent.size >= LOCAL_CACHE_SIZE && !recent.has(key)) recent.delete(recent.keys().next().value as string)
+    recent.set(key, { value, at: Date.now() })
+  }
+
+  // One coarse timer for all calls in flight instead of a timer per call: at tens of thousands of
+  // reads a second, a setTimeout/clearTimeout pair per GET was a visible share of the profile.
+  // A call then times out between timeoutMs and timeoutMs plus one tick.
+  const inFlight = new Set<{ deadline: number, operation: string, fail: (error: Error) => void }>()
+  const tickMs = Math.max(5, Math.min(100, timeoutMs / 4))
+  let ticker: NodeJS.Timeout | undefined
+  function expireOverdue (): void {
+    const now = Date.now()
+    for (const entry of inFlight) {
+      if (entry.deadline > now) continue
+      inFlight.delete(entry)
+      entry.fail(new RedisBackendError('timeout', `Redis ${entry.operation}: no answer within ${timeoutMs} ms`))
+    }
+    if (inFlight.size === 0) {
+      clearInterval(ticker)
+      ticker = undefined
+    }
+  }
 
   /** Runs one Redis call: at once rejected when not connected, otherwise bounded in time. */
   async function call<T> (operation: string, run: () => Promise<T>): Promise<T> {
@@ -127,21 +170,22 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     if (client.status !== 'ready') {
       throw new RedisBackendError('not-ready', `Redis ${operation}: the connection is ${client.status}`)
     }
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        reject(new RedisBackendError('timeout', `Redis ${operation}: no answer within ${timeoutMs} ms`))
-      }, timeoutMs)
+    return await new Promise<T>((resolve, reject) => {
+      const entry = { deadline: Date.now() + timeoutMs, operation, fail: reject }
+      inFlight.add(entry)
+      if (ticker === undefined) {
+        ticker = setInterval(expireOverdue, tickMs)
+        ticker.unref()
+      }
+      // Whichever comes first settles the promise; a late answer after a timeout is dropped, and
+      // a late rejection is handled here, never "unhandled".
+      run().then((value) => {
+        if (inFlight.delete(entry)) resolve(value)
+      }, (error: unknown) => {
+        if (!inFlight.delete(entry)) return
+        reject(error instanceof RedisBackendError ? error : new RedisBackendError('command-failed', `Redis ${operation} failed: ${messageOf(error)}`))
+      })
     })
-    try {
-      // race() subscribes to both, so the loser's late rejection is handled, never "unhandled".
-      return await Promise.race([run(), timeout])
-    } catch (error) {
-      if (error instanceof RedisBackendError) throw error
-      throw new RedisBackendError('command-failed', `Redis ${operation} failed: ${messageOf(error)}`)
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   /**
@@ -179,14 +223,16 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     }
   }
 
-  return {
+  const backend: StoreBackend = {
     async get (key) {
       const redisKey = recordKey(key)
-      const value = await call('GET', async () => await client.get(redisKey))
-      return value ?? undefined
+      const value = (await call('GET', async () => await client.get(redisKey))) ?? undefined
+      remember(key, value)
+      return value
     },
 
     async set (key, value, ttlMs) {
+      recent.delete(key)
       const redisKey = recordKey(key)
       const px = pxFor(ttlMs)
       await call('SET', async () => {
@@ -196,6 +242,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async compareAndSet (key, expected, value, ttlMs) {
+      recent.delete(key)
       const redisKey = recordKey(key)
       const px = pxFor(ttlMs)
       const args = [expected === undefined ? '0' : '1', expected ?? '', value, px ?? '']
@@ -203,11 +250,13 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async delete (key) {
+      recent.delete(key)
       const redisKey = recordKey(key)
       await call('DEL', async () => await client.del(redisKey))
     },
 
     async compareAndDelete (key, expected) {
+      recent.delete(key)
       return await evaluate('compareAndDelete', scripts.compareAndDelete, recordKey(key), [expected]) === 1
     },
 
@@ -240,6 +289,13 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
       // (reencryptAll, renewExpiring) handle a key twice harmlessly.
     }
   }
+  if (localCacheMs > 0) {
+    backend.getSync = (key) => {
+      const entry = recent.get(key)
+      return entry !== undefined && Date.now() - entry.at < localCacheMs ? entry.value : undefined
+    }
+  }
+  return backend
 }
 
 function checkClient (client: unknown): void {
