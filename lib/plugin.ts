@@ -179,7 +179,6 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     tokens.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
-
   const flowNames = flowCookieNames(options.secureCookies)
   const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies }
   const context: Omit<PluginContext, 'authorizationUrl'> & { authorizationUrl?: PluginContext['authorizationUrl'] } = {
