@@ -113,10 +113,11 @@ try {
     ['bare Fastify route (ceiling)', 'bare'],
     ['lightroomToken(), memory store, fresh token', 'memory'],
     ['lightroomToken(), Redis store, fresh token', 'redis'],
+    ['the same, Redis with localCacheMs: 0', 'redis-strict'],
     ['hand-rolled: @fastify/secure-session cookie', 'secure-session']
   ]
   for (const [label, which] of cases) {
-    if (which === 'redis' && redis === undefined) { rows.push({ label, skipped: 'redis-server not installed' }); continue }
+    if (which.startsWith('redis') && redis === undefined) { rows.push({ label, skipped: 'redis-server not installed' }); continue }
     const server = await startServer(which, redis ? { BENCH_REDIS_URL: redis.url } : {})
     try {
       rows.push({ label, ...(await load(server)) })

@@ -44,13 +44,15 @@ switch (which) {
   case 'memory':
     await lightroomApp(memoryBackend())
     break
-  case 'redis': {
+  case 'redis':
+  case 'redis-strict': {
     const { default: Redis } = await import('ioredis')
     const redis = new Redis(process.env.BENCH_REDIS_URL, { enableOfflineQueue: false, lazyConnect: true })
     redis.on('error', () => {})
     await redis.connect()
     app.addHook('onClose', async () => { redis.disconnect() })
-    await lightroomApp(redisBackend(redis, { prefix: `bench:${process.pid}:` }))
+    // redis-strict: no local cache, every request asks Redis twice (session, tokens).
+    await lightroomApp(redisBackend(redis, { prefix: `bench:${process.pid}:`, ...(which === 'redis-strict' ? { localCacheMs: 0 } : {}) }))
     break
   }
   case 'secure-session': {
