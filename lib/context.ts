@@ -16,7 +16,7 @@ export interface PluginContext {
   tokens: TokenManager
   now: () => number
   /** Names and attributes of the short-lived cookies holding the OAuth state and PKCE verifier. */
-  flowCookies: { state: string, verifier: string, options: { path: string, httpOnly: true, sameSite: 'lax', secure: boolean } }
+  flowCookies: { state: string, verifier: string, options: { path: string, httpOnly: true, sameSite: 'lax', secure: boolean, maxAge: number } }
   /** Builds the IMS authorize URL and sets the flow cookies (@fastify/oauth2). */
   authorizationUrl: (request: FastifyRequest, reply: FastifyReply) => Promise<string>
   /** Revokes the user's grant at IMS (best effort) and deletes their tokens. */

@@ -163,7 +163,11 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   const options = input as Record<string, unknown>
   for (const key of Object.keys(options)) {
     // Fastify passes its own registration options (prefix, logLevel...) alongside ours.
-    if (!KNOWN_OPTIONS.has(key) && !['prefix', 'logLevel', 'logSerializers'].includes(key)) {
+    if (key === 'prefix') {
+      // fastify-plugin plugins share their parent's context, so Fastify ignores a prefix given here.
+      fail('prefix', 'is ignored by Fastify for this plugin: use "routePrefix", or register the plugin inside a prefixed plugin')
+    }
+    if (!KNOWN_OPTIONS.has(key) && !['logLevel', 'logSerializers'].includes(key)) {
       fail(key, 'is not an option of fastify-lightroom-ims (check its spelling)')
     }
   }

@@ -115,7 +115,10 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   if (options.cookieSecretGenerated) {
     log.warn('lightroom-ims: no "cookieSecret" option: sessions are signed with a random secret and end on restart')
   }
-  const expectedCallback = `${options.routePrefix}/callback`
+  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
+  // every URL we hand out live below it.
+  const routeBase = `${fastify.prefix}${options.routePrefix}`
+  const expectedCallback = `${routeBase}/callback`
   if (options.redirectUrl.pathname !== expectedCallback) {
     log.warn({ redirectPath: options.redirectUrl.pathname, callbackRoute: expectedCallback }, 'lightroom-ims: redirectUri does not point at the callback route; fine behind a rewriting proxy, otherwise sign-in will 404')
   }
@@ -160,7 +163,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     now
   })
   const loginPath = (returnTo?: string): string => {
-    const base = `${options.routePrefix}/login`
+    const base = `${routeBase}/login`
     return returnTo === undefined ? base : `${base}?returnTo=${encodeURIComponent(returnTo)}`
   }
 
@@ -180,7 +183,9 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   }
 
   const flowNames = flowCookieNames(options.secureCookies)
-  const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies }
+  // A sign-in that takes longer than 10 minutes fails anyway (IMS codes live 5): the flow cookies
+  // expire by themselves even when the callback never comes.
+  const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies, maxAge: 600 }
   const context: Omit<PluginContext, 'authorizationUrl'> & { authorizationUrl?: PluginContext['authorizationUrl'] } = {
     options,
     provider,
@@ -316,7 +321,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     api: (userId) => lightroomApi(async (getOptions) => await tokens.accessToken(userId, getOptions)),
     requireLogin,
     loginUrl: loginPath,
-    logoutUrl: () => `${options.routePrefix}/logout`,
+    logoutUrl: () => `${routeBase}/logout`,
     renewExpiring: async (renew) => await tokens.renewExpiring((renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
     signOut: async (userId) => { await signOut(userId, log) },
     reencryptAll: async () => {

@@ -187,7 +187,10 @@ export class TokenManager {
 
   #refreshReason (set: TokenSet): RefreshReason | undefined {
     const now = this.#o.now()
-    if (set.accessExpiresAt - now <= this.#o.refreshMarginMs + this.#jitter(set.userId)) return 'expiring'
+    // The margin never exceeds half the token's own lifetime: with a provider issuing 5-minute tokens
+    // (or a test issuing 5-second ones), a 5-minute margin would refresh on every single request.
+    const margin = Math.min(this.#o.refreshMarginMs, (set.accessExpiresAt - set.receivedAt) / 2)
+    if (set.accessExpiresAt - now <= margin + this.#jitter(set.userId, margin)) return 'expiring'
     const issuedAt = set.refreshIssuedAt ?? set.receivedAt
     if (set.refreshToken !== undefined && now - issuedAt >= this.#o.renewRefreshAfterMs) return 'renewal'
     return undefined
@@ -197,8 +200,8 @@ export class TokenManager {
    * Spreads refreshes of users who signed in together over up to a tenth of the margin (at most a
    * minute). Derived from the user id, so one user's decision is stable from call to call.
    */
-  #jitter (userId: string): number {
-    const spread = Math.min(60_000, this.#o.refreshMarginMs / 10)
+  #jitter (userId: string, margin: number): number {
+    const spread = Math.min(60_000, margin / 10)
     if (spread < 1) return 0
     // FNV-1a: cheap enough for every request, and spread is all we need from it.
     let hash = 0x811c9dc5

@@ -297,3 +297,17 @@ test('lightroomTokenInfo shows expiry times, never tokens, and follows refreshes
   t.equal(after.accessExpiresAt, clock.now() + 86_399_000, 'the refreshed expiry')
   t.same((await h.app.inject('/info')).json(), { signedOut: true })
 })
+
+test('short-lived tokens: the refresh margin never exceeds half the lifetime, so there is no refresh on every request', async (t) => {
+  const clock = fakeClock()
+  // 60-second tokens against the default 5-minute margin.
+  const h = await signedIn({ clock, ims: { accessTokenLifetimeSeconds: 60 } })
+  t.teardown(h.close)
+  for (let i = 0; i < 5; i++) t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 0, 'a fresh 60 s token is used, not refreshed each time')
+  clock.advance(31_000)
+  t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 1, 'refreshed once less than half its life remained')
+  t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 1)
+})

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
-import lrImsPlugin, { encryptedStore, memoryBackend, LightroomConfigError } from '../index.js'
+import lrImsPlugin, { encryptedStore, memoryBackend, LightroomConfigError, type LightroomDecorator } from '../index.js'
 import { resolveOptions } from '../lib/options.js'
 import { createMockIms } from '../lib/testing/index.js'
 import { KEY_A } from './helpers/setup.js'
@@ -86,4 +86,29 @@ test('a redirectUri that does not point at the callback route is warned about', 
   await app.ready()
   t.ok(lines.some((l) => l.includes('does not point at the callback route')))
   await app.close()
+})
+
+test('under a Fastify prefix, every URL the plugin hands out carries it; a prefix option is refused', async (t) => {
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  const app = Fastify()
+  let lightroom: LightroomDecorator | undefined
+  const settings = { clientId: 'test-client', clientSecret: 'test-secret', redirectUri: 'https://app.example/api/auth/lightroom/callback', discoveryUrl: ims.discoveryUrl, cookieSecret: 'z'.repeat(32), store: encryptedStore(memoryBackend(), { keys: [KEY_A] }) }
+  await app.register(async (api) => {
+    await api.register(lrImsPlugin, settings)
+    api.get('/photos', { preHandler: api.lightroom.requireLogin }, async () => 'ok')
+    lightroom = api.lightroom
+  }, { prefix: '/api' })
+  await app.ready()
+  t.equal(lightroom!.loginUrl('/x'), '/api/auth/lightroom/login?returnTo=%2Fx')
+  t.equal(lightroom!.logoutUrl(), '/api/auth/lightroom/logout')
+  t.equal((await app.inject('/api/auth/lightroom/login')).statusCode, 302, 'the routes live under the prefix')
+  const api = await app.inject({ url: '/api/photos', headers: { accept: 'application/json' } })
+  t.equal(api.json().loginUrl, '/api/auth/lightroom/login?returnTo=%2Fapi%2Fphotos')
+  await app.close()
+
+  const wrong = Fastify()
+  wrong.register(lrImsPlugin, { ...settings, prefix: '/api' } as never)
+  await t.rejects(async () => { await wrong.ready() }, /option "prefix" is ignored by Fastify for this plugin: use "routePrefix"/)
+  await wrong.close()
 })

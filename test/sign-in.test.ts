@@ -29,6 +29,7 @@ test('the login route sends the browser to the discovered authorize endpoint wit
   t.match(verifierCookie, /Secure/)
   t.match(verifierCookie, /SameSite=Lax/)
   t.match(verifierCookie, /Path=\//)
+  t.match(verifierCookie, /Max-Age=600/, 'flow cookies expire by themselves')
   const verifier = verifierCookie.split(';')[0]!.split('=')[1]!
   t.equal(createHash('sha256').update(verifier).digest('base64url'), q.get('code_challenge'), 'the challenge is S256 of the verifier in the cookie')
   t.equal(page.headers['cache-control'], 'no-store')
