@@ -7,11 +7,11 @@ export function cookieFromHeader (header: string | undefined, name: string): str
   if (header === undefined || header.length === 0) return undefined
   let start = 0
   while (start < header.length) {
-    const eq = header.indexOf('=', start)
-    if (eq === -1) return undefined
-    let end = header.indexOf(';', eq)
+    let end = header.indexOf(';', start)
     if (end === -1) end = header.length
-    if (header.slice(start, eq).trim() === name) return decodeValue(header.slice(eq + 1, end).trim())
+    const eq = header.indexOf('=', start)
+    // A segment without "=" (say "theme;") is skipped, as the cookie library does.
+    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) return decodeValue(header.slice(eq + 1, end).trim())
     start = end + 1
   }
   return undefined

@@ -22,6 +22,7 @@ import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
 import { TokenManager, type GetOptions, type RenewReport, type TokenEvents } from './token-manager.js'
 import type { TokenSet } from './token-set.js'
+import type { SessionRecord } from './session.js'
 import type { EventEmitter } from 'node:events'
 import type { ProviderMetadata } from './discovery.js'
 
@@ -140,6 +141,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     now,
     refreshMarginMs: options.refreshMarginMs,
     renewRefreshAfterMs: options.renewRefreshAfterMs,
+    sessionMaxAgeMs: options.sessionMaxAgeMs,
     ...rawOptions.refreshLock
   })
   // A client holds configuration only, so one per call is cheap; all share this registration's keep-alive Agent.
@@ -178,7 +180,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
         requestLog.warn({ userId, error: (error as { error?: string }).error }, 'lightroom-ims: revoking the grant at IMS failed')
       }
     }
-    await tokens.delete(userId)
+    await tokens.signOut(userId)
     tokens.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
@@ -262,13 +264,25 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
   })
 
   fastify.decorateRequest(kTokenSet, null)
+  /**
+   * The request's session together with the user's stored tokens, or undefined when signed out: no
+   * session, no tokens, or a session from before the user's last sign-out (any browser, any instance).
+   */
+  async function signedIn (request: FastifyRequest): Promise<{ session: SessionRecord, set: TokenSet } | undefined> {
+    const session = await sessions.read(request)
+    if (session === undefined) return undefined
+    const state = request as unknown as RequestState
+    const set = state[kTokenSet] ?? (await tokens.read(session.userId))?.value
+    if (set === undefined || !tokens.sessionStillValid(set, session.createdAt)) return undefined
+    state[kTokenSet] = set
+    return { session, set }
+  }
+
   fastify.decorateRequest('lightroomUserId', async function (this: FastifyRequest): Promise<string | undefined> {
-    return (await sessions.read(this))?.userId
+    return (await signedIn(this))?.session.userId
   })
   fastify.decorateRequest('lightroomTokenInfo', async function (this: FastifyRequest): Promise<TokenInfo | undefined> {
-    const session = await sessions.read(this)
-    if (session === undefined) return undefined
-    const set = (this as unknown as RequestState)[kTokenSet] ?? (await tokens.read(session.userId))?.value
+    const set = (await signedIn(this))?.set
     if (set === undefined) return undefined
     return { userId: set.userId, accessExpiresAt: set.accessExpiresAt, refreshIssuedAt: set.refreshIssuedAt, refreshExpiresAt: set.refreshExpiresAt, receivedAt: set.receivedAt }
   })
@@ -282,30 +296,22 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
       // answer is known without a single await.
       const known = sessions.peek(this)
       const set = known === undefined ? undefined : tokens.peekUsable(known.userId)
-      if (set !== undefined) {
+      if (set !== undefined && tokens.sessionStillValid(set, known!.createdAt)) {
         state[kTokenSet] = set
         return set.accessToken
       }
     }
-    const session = await sessions.read(this)
-    if (session === undefined) throw loginRequired()
-    const memo = state[kTokenSet]
+    const current = await signedIn(this)
+    if (current === undefined) throw loginRequired()
     // Second call in one request: no store read while the first answer is still good.
-    if (memo !== null && getOptions?.force !== true && tokens.isUsable(memo)) return memo.accessToken
-    const set = await tokens.tokenSet(session.userId, getOptions)
+    if (getOptions?.force !== true && tokens.isUsable(current.set)) return current.set.accessToken
+    const set = await tokens.tokenSet(current.session.userId, getOptions)
     state[kTokenSet] = set
     return set.accessToken
   })
 
   const requireLogin = async function (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const session = await sessions.read(request)
-    if (session !== undefined) {
-      const stored = await tokens.read(session.userId)
-      if (stored !== undefined) {
-        (request as unknown as RequestState)[kTokenSet] = stored.value
-        return
-      }
-    }
+    if (await signedIn(request) !== undefined) return
     const loginUrl = loginPath(request.url)
     const accept = request.headers.accept
     if (request.method === 'GET' && typeof accept === 'string' && accept.includes('text/html')) {

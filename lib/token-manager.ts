@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import { ImsError, LightroomAuthError, StoreRecordError, imsUnavailable, loginRequired, storeUnavailable } from './errors.js'
 import type { BackendLock, StoredValue, TokenStore } from './store/types.js'
-import { isTokenSet, parseTokenResponse, type TokenSet } from './token-set.js'
+import { isSignedOutRecord, isTokenSet, parseTokenResponse, type SignedOutRecord, type TokenSet } from './token-set.js'
 
 /** The one IMS call the manager needs; ImsClient implements it. */
 export interface TokenRefresher {
@@ -16,6 +16,8 @@ export interface TokenManagerOptions {
   now: () => number
   refreshMarginMs: number
   renewRefreshAfterMs: number
+  /** How long a signed-out record is kept: as long as any session it must end could live. */
+  sessionMaxAgeMs: number
   /** How long a refresh lock lives unless renewed; renewed every third of it while the refresh runs. */
   lockTtlMs?: number
   /** How long a caller that lost the lock race waits for the winner's result. */
@@ -82,12 +84,15 @@ export class TokenManager {
     } catch (error) {
       if (error instanceof StoreRecordError) {
         this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
-        await this.#forget(userId, 'corrupt_record')
+        // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
+        // that record is left alone for it. Anything else is beyond repair.
+        if (error.reason !== 'unknown-key') await this.#forget(userId, 'corrupt_record')
         return undefined
       }
       throw storeUnavailable(undefined, error)
     }
     if (stored === undefined) return undefined
+    if (isSignedOutRecord(stored.value) && stored.value.userId === userId) return undefined
     // The store hands out the same frozen value while a record is unchanged: check its shape once.
     if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>
     if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
@@ -104,27 +109,46 @@ export class TokenManager {
    * already-checked record from a synchronous backend. Undefined means "take the async path".
    */
   peekUsable (userId: string): TokenSet | undefined {
-    if (this.#unsaved.size > 0) return undefined
+    if (this.#unsaved.has(userId)) return undefined
     const value = this.#o.store.peek<TokenSet>(tokenKey(userId))?.value
     if (value === undefined || this.#checked.get(value) !== userId) return undefined
     return this.#refreshReason(value) === undefined ? value : undefined
   }
 
-  /** Stores a token set received at sign-in (replacing whatever the user had). */
+  /**
+   * Stores a token set received at sign-in (replacing whatever the user had), carrying over the
+   * time of the user's last sign-out so that sessions from before it stay signed out.
+   */
   async save (set: TokenSet): Promise<void> {
     try {
-      await this.#o.store.set(tokenKey(set.userId), set, this.#ttl(set))
+      const before = await this.#o.store.get<unknown>(tokenKey(set.userId)).catch(() => undefined)
+      const floor = isSignedOutRecord(before?.value) ? before.value.signedOutAt : (before?.value as TokenSet | undefined)?.sessionsValidAfter
+      const next = typeof floor === 'number' ? { ...set, sessionsValidAfter: floor } : set
+      await this.#o.store.set(tokenKey(set.userId), next, this.#ttl(next))
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
   }
 
-  async delete (userId: string): Promise<void> {
+  /**
+   * Signs the user out everywhere: the tokens are replaced by a signed-out record, which also ends
+   * every session created before now, in every browser and on every instance.
+   */
+  async signOut (userId: string): Promise<void> {
     try {
-      await this.#o.store.delete(tokenKey(userId))
+      await this.#o.store.set(tokenKey(userId), this.#signedOutRecord(userId), this.#o.sessionMaxAgeMs)
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
+  }
+
+  #signedOutRecord (userId: string): SignedOutRecord {
+    return { userId, signedOutAt: this.#o.now() }
+  }
+
+  /** Whether a session created at `createdAt` still belongs to the user's current sign-in. */
+  sessionStillValid (set: TokenSet, createdAt: number): boolean {
+    return set.sessionsValidAfter === undefined || createdAt >= set.sessionsValidAfter
   }
 
   /** True when this set can be handed out without a refresh. */
@@ -166,11 +190,11 @@ export class TokenManager {
   async renewExpiring (olderThanMs: number): Promise<RenewReport> {
     const report: RenewReport = { scanned: 0, renewed: 0, failed: 0, loggedOut: 0 }
     for await (const key of this.#o.store.backend.scan(TOKEN_PREFIX)) {
-      report.scanned++
       const userId = key.slice(TOKEN_PREFIX.length)
       try {
         const stored = await this.read(userId)
         if (stored === undefined) continue
+        report.scanned++
         const age = this.#o.now() - (stored.value.refreshIssuedAt ?? stored.value.receivedAt)
         if (stored.value.refreshToken === undefined || age < olderThanMs) continue
         const before = stored.value.refreshToken
@@ -191,7 +215,7 @@ export class TokenManager {
     // (or a test issuing 5-second ones), a 5-minute margin would refresh on every single request.
     const margin = Math.min(this.#o.refreshMarginMs, (set.accessExpiresAt - set.receivedAt) / 2)
     if (set.accessExpiresAt - now <= margin + this.#jitter(set.userId, margin)) return 'expiring'
-    const issuedAt = set.refreshIssuedAt ?? set.receivedAt
+    const issuedAt = Math.max(set.refreshIssuedAt ?? set.receivedAt, set.renewalCheckedAt ?? 0)
     if (set.refreshToken !== undefined && now - issuedAt >= this.#o.renewRefreshAfterMs) return 'renewal'
     return undefined
   }
@@ -220,8 +244,9 @@ export class TokenManager {
 
   async #forget (userId: string, reason: 'invalid_grant' | 'corrupt_record', revision?: string): Promise<void> {
     try {
-      if (revision === undefined) await this.#o.store.delete(tokenKey(userId))
-      else await this.#o.store.compareAndDelete(tokenKey(userId), revision)
+      const record = this.#signedOutRecord(userId)
+      if (revision === undefined) await this.#o.store.set(tokenKey(userId), record, this.#o.sessionMaxAgeMs)
+      else await this.#o.store.compareAndSet(tokenKey(userId), revision, record, this.#o.sessionMaxAgeMs)
     } catch (error) {
       this.#o.log.warn({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: could not delete a token record')
     }
@@ -286,6 +311,10 @@ export class TokenManager {
     let next: TokenSet
     try {
       next = parseTokenResponse(body, { now: this.#o.now(), previous, userId })
+      if (previous.sessionsValidAfter !== undefined) next.sessionsValidAfter = previous.sessionsValidAfter
+      // The provider kept the refresh token: renewal is not on offer now (no rotation, or not enabled
+      // for this API key). Without this mark, every request of the next week would ask again.
+      if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
     } catch (error) {
       this.#o.log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
       return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
@@ -302,11 +331,17 @@ export class TokenManager {
       this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
       return next
     }
-    if (!written) {
-      // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins.
+    for (let attempt = 0; !written; attempt++) {
       const latest = await this.read(userId)
-      if (latest !== undefined) return latest.value
-      throw loginRequired()
+      if (latest === undefined) throw loginRequired()
+      const sameGrant = latest.value.refreshToken === previous.refreshToken && latest.value.accessToken === previous.accessToken
+      if (!sameGrant || attempt >= 3) {
+        // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
+        // and if it needs a refresh itself, that happens here, still under our lock.
+        return this.isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason)
+      }
+      // The same grant, only rewritten (re-encrypted under a new key, say): our set still replaces it.
+      written = await this.#writeRefreshed(userId, latest.revision, next)
     }
     this.#o.log.debug({ userId, reason, accessExpiresAt: next.accessExpiresAt }, 'lightroom-ims: tokens refreshed')
     this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })

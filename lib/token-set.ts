@@ -21,6 +21,13 @@ export interface TokenSet {
   refreshExpiresAt?: number
   /** Epoch ms when this set was received from the provider. */
   receivedAt: number
+  /**
+   * Epoch ms of the last refresh after which the provider kept the same refresh token: renewal was
+   * asked for and declined, so it is not asked again until renewRefreshAfter has passed once more.
+   */
+  renewalCheckedAt?: number
+  /** Epoch ms of the user's last sign-out: sessions created before it are no longer valid. */
+  sessionsValidAfter?: number
 }
 
 export interface ParseContext {
@@ -221,7 +228,24 @@ export function isTokenSet (value: unknown): value is TokenSet {
     (v.refreshToken === undefined || nonEmptyString(v.refreshToken)) &&
     (v.scope === undefined || typeof v.scope === 'string') &&
     (v.refreshIssuedAt === undefined || finite(v.refreshIssuedAt)) &&
-    (v.refreshExpiresAt === undefined || finite(v.refreshExpiresAt))
+    (v.refreshExpiresAt === undefined || finite(v.refreshExpiresAt)) &&
+    (v.renewalCheckedAt === undefined || finite(v.renewalCheckedAt)) &&
+    (v.sessionsValidAfter === undefined || finite(v.sessionsValidAfter))
+}
+
+/**
+ * What stays of a user's record after a sign-out: no token, only the time, so that every session
+ * created before it (other browsers, other devices) stays signed out even after a later sign-in.
+ */
+export interface SignedOutRecord {
+  userId: string
+  signedOutAt: number
+}
+
+export function isSignedOutRecord (value: unknown): value is SignedOutRecord {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return nonEmptyString(v.userId) && finite(v.signedOutAt) && v.accessToken === undefined
 }
 
 function nonEmptyString (value: unknown): value is string {

@@ -16,3 +16,9 @@ test('one cookie is read from the header exactly by name', async (t) => {
   t.equal(cookieFromHeader(undefined, 'lr_session'), undefined)
   t.equal(cookieFromHeader('a=1; lr_session=', 'lr_session'), '')
 })
+
+test('a cookie without "=" before ours does not hide it', async (t) => {
+  t.equal(cookieFromHeader('theme; lr_session=abc', 'lr_session'), 'abc')
+  t.equal(cookieFromHeader('a; b; lr_session=x; c', 'lr_session'), 'x')
+  t.equal(cookieFromHeader('lr_session; other=1', 'lr_session'), undefined)
+})

@@ -31,6 +31,10 @@ async function token (h: Harness & { cookie: string }): Promise<{ status: number
   return { status: response.statusCode, token: body.token, code: body.code }
 }
 
+async function storedRecord (h: Harness, sub: string): Promise<unknown> {
+  return (await h.store.get(tokenKey(sub)))?.value
+}
+
 function assertNoSecretsLogged (t: Test, h: Harness): void {
   const all = h.logs.join('\n')
   const leaked = h.ims.issuedSecrets().filter((secret) => all.includes(secret))
@@ -156,7 +160,7 @@ test('invalid_grant after the user revoked consent deletes the tokens and answer
   const result = await token(h)
   t.equal(result.status, 401)
   t.equal(result.code, 'LR_LOGIN_REQUIRED')
-  t.equal(await h.backend.get(tokenKey(h.sub)), undefined, 'tokens deleted')
+  t.same(await storedRecord(h, h.sub), { userId: h.sub, signedOutAt: clock.now() }, 'tokens gone: only the time of the sign-out remains')
   t.same(logouts, [{ userId: h.sub, reason: 'invalid_grant' }])
   assertNoSecretsLogged(t, h)
 })
@@ -208,7 +212,7 @@ test('renewExpiring renews every grant older than the threshold and reports coun
   t.same(report, { scanned: 3, renewed: 2, failed: 0, loggedOut: 1 })
   t.equal(h.ims.count('token:refresh_token'), 3)
   const again = await h.app.lightroom.renewExpiring()
-  t.same(again, { scanned: 2, renewed: 0, failed: 0, loggedOut: 0 }, 'fresh grants are left alone')
+  t.same(again, { scanned: 2, renewed: 0, failed: 0, loggedOut: 0 }, 'fresh grants are left alone (the signed-out user is not a grant)')
 })
 
 test('tokenFor serves background jobs with the same guarantees', async (t) => {
@@ -250,7 +254,7 @@ test('logout revokes at IMS, deletes tokens and session, clears the cookie and r
   t.match(response.headers['set-cookie'], /__Host-lr_session=;.*Expires=Thu, 01 Jan 1970/)
   t.equal(h.ims.count('revoke'), 1)
   t.same(h.ims.activeRefreshTokens(h.sub), [], 'the grant is revoked at IMS')
-  t.equal(await h.backend.get(tokenKey(h.sub)), undefined)
+  t.notOk((await storedRecord(h, h.sub) as { accessToken?: string }).accessToken, 'tokens gone')
   t.equal((await token(h)).status, 401, 'the old cookie no longer works')
 })
 
@@ -310,4 +314,33 @@ test('short-lived tokens: the refresh margin never exceeds half the lifetime, so
   t.equal(h.ims.count('token:refresh_token'), 1, 'refreshed once less than half its life remained')
   t.equal((await token(h)).status, 200)
   t.equal(h.ims.count('token:refresh_token'), 1)
+})
+
+test('signing out ends every session of the user, on every device, even after a later sign-in', async (t) => {
+  const h = await signedIn({ routes: (app) => app.get('/who', async (request) => ({ user: await request.lightroomUserId() ?? null })) })
+  t.teardown(h.close)
+  const shared = h.browser()
+  await signIn(shared)
+  const sharedCookie = shared.cookieHeader()
+  await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: h.cookie } })
+  const phone = h.browser()
+  await signIn(phone)
+  const revived = await h.app.inject({ url: '/token', headers: { cookie: sharedCookie } })
+  t.equal(revived.statusCode, 401, 'the session on the shared computer stays signed out')
+  t.equal((await h.app.inject({ url: '/token', headers: { cookie: phone.cookieHeader() } })).statusCode, 200, 'the new sign-in works')
+  t.same((await h.app.inject({ url: '/who', headers: { cookie: sharedCookie } })).json(), { user: null }, 'lightroomUserId agrees')
+  await h.app.lightroom.signOut(h.sub)
+  t.equal((await h.app.inject({ url: '/token', headers: { cookie: phone.cookieHeader() } })).statusCode, 401, 'app.lightroom.signOut ends it too')
+})
+
+test('when IMS keeps the refresh token, renewal is asked for once per period, not on every request', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, ims: { omitRefreshTokenOnRefresh: true, accessTokenLifetimeSeconds: 30 * 86400, refreshTokenLifetimeSeconds: 60 * 86400 } })
+  t.teardown(h.close)
+  clock.advance(7 * DAY + 1000)
+  for (let i = 0; i < 10; i++) t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 1, 'one renewal attempt, declined (same refresh token)')
+  clock.advance(7 * DAY)
+  t.equal((await token(h)).status, 200)
+  t.equal(h.ims.count('token:refresh_token'), 2, 'asked again a renewal period later')
 })

@@ -365,6 +365,17 @@ async function main (): Promise<void> {
     t.equal(after.token, before.token)
   })
 
+  t.test('a read in flight across a local delete does not put the deleted record back in the local cache', async (t) => {
+    const redis = await newClient()
+    const store = encryptedStore(redisBackend(redis, { prefix: 'race:' }), { keys: [KEY_A] })
+    await store.set('session:x', { userId: 'u', createdAt: 1 })
+    const inflight = store.get('session:x')
+    await store.delete('session:x')
+    await inflight
+    t.equal(await redis.exists('race:session:x'), 0, 'deleted in Redis')
+    t.equal(store.peek('session:x'), undefined, 'and not answered from the local cache')
+  })
+
   t.test('the local cache answers the fast path for localCacheMs, then Redis is asked again; refresh decisions always ask Redis', async (t) => {
     const redis = await newClient()
     const backend = redisBackend(redis, { prefix: 'near:', localCacheMs: 300 })

@@ -185,7 +185,13 @@ for (const kind of ['token', 'session'] as const) {
           t.same(entries.filter((e) => e.level >= LEVEL_ERROR).map((e) => e.msg), [], 'nothing logged as an error')
           const content = [corrupted, victim.original, ...parts(corrupted), ...parts(victim.original)]
           t.same(content.filter((piece) => lines.some((line) => line.includes(piece))).length, 0, 'the log never quotes the record or any part of it')
-          if (kind === 'token') t.ok(w.logouts.some((e) => e.userId === BOB && e.reason === 'corrupt_record'), 'a corrupt_record logout event for Bob')
+          if (kind === 'token' && corruption.name.startsWith('sealed under a key id')) {
+            // Perhaps a key a newer instance already holds (a rolling key rotation): left for it,
+            // unless the user signs out, which replaces it on purpose.
+            if (!entry.name.includes('logout')) t.equal(await w.backend.get(victim.key), corrupted, 'a record under an unknown key id is left untouched')
+          } else if (kind === 'token') {
+            t.ok(w.logouts.some((e) => e.userId === BOB && e.reason === 'corrupt_record'), 'a corrupt_record logout event for Bob')
+          }
 
           const alice = await w.app.inject({ url: '/token', headers: { cookie: w.cookies[ALICE]! } })
           t.equal(alice.statusCode, 200, 'Alice is unaffected')

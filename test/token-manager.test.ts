@@ -3,7 +3,9 @@ import { memoryBackend, type StoreBackend } from '../index.js'
 import { ImsClient } from '../lib/ims-client.js'
 import { TokenManager, tokenKey } from '../lib/token-manager.js'
 import { parseTokenResponse, type TokenSet } from '../lib/token-set.js'
-import { harness, signIn, type Harness } from './helpers/setup.js'
+import { KEY_A, KEY_B, harness, signIn, type Harness } from './helpers/setup.js'
+import { createMockIms } from '../lib/testing/index.js'
+import { encryptedStore } from '../index.js'
 
 const DAY = 86_400_000
 
@@ -21,7 +23,7 @@ async function world (backend?: StoreBackend): Promise<World> {
     ...h,
     sub: h.ims.users[0]!.sub,
     clock,
-    manager: (extra = {}) => new TokenManager({ store: h.store, ims, log: h.app.log, now: clock.now, refreshMarginMs: 300_000, renewRefreshAfterMs: 7 * DAY, lockTtlMs: 300, waitForPeerMs: 300, pollIntervalMs: 10, ...extra })
+    manager: (extra = {}) => new TokenManager({ store: h.store, ims, log: h.app.log, now: clock.now, refreshMarginMs: 300_000, renewRefreshAfterMs: 7 * DAY, sessionMaxAgeMs: 30 * DAY, lockTtlMs: 300, waitForPeerMs: 300, pollIntervalMs: 10, ...extra })
   }
 }
 
@@ -98,7 +100,7 @@ test('a decryptable record of the wrong shape is logged and treated as signed ou
   await w.store.set(tokenKey(w.sub), { some: 'thing else' })
   await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' })
   t.ok(w.logs.some((line) => line.includes('unexpected shape')))
-  t.equal(await w.backend.get(tokenKey(w.sub)), undefined)
+  t.same((await w.store.get(tokenKey(w.sub)))?.value, { userId: w.sub, signedOutAt: w.clock.now() }, 'replaced by a signed-out record')
 })
 
 test('without a refresh token the access token is used until it expires, then sign-in is required', async (t) => {
@@ -192,4 +194,48 @@ test('sign-in and sign-out while the store is down answer 503, not 500', async (
   down = false
   const retry = await w.app.inject({ method: 'POST', url: '/auth/lightroom/logout', headers: { cookie: signedIn.cookieHeader() } })
   t.equal(retry.statusCode, 303, 'sign-out works once the store is back')
+})
+
+test('a refresh racing reencryptAll keeps the new grant: the same grant re-encoded is not a newer one', async (t) => {
+  let now = Date.now()
+  const clock = (): number => now
+  const ims = await createMockIms({ now: clock })
+  t.teardown(() => ims.close())
+  const backend = memoryBackend()
+  const first = await harness({ sharedIms: ims, backend, plugin: { now: clock } })
+  t.teardown(first.close)
+  const browser = first.browser()
+  await signIn(browser)
+  const rotated = await harness({ sharedIms: ims, backend, plugin: { now: clock, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
+  t.teardown(rotated.close)
+  now += DAY
+  ims.fail('token', { delayMs: 300 })
+  const pending = rotated.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(await rotated.app.lightroom.reencryptAll(), { scanned: 2, reencrypted: 2, failed: 0 })
+  const during = await pending
+  t.equal(during.statusCode, 200)
+  t.equal(ims.introspect(during.json().token).active, true, 'the token handed out is the new, live one')
+  now += 10 * 60_000
+  const after = await rotated.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })
+  t.equal(after.statusCode, 200, 'still signed in: the rotated grant was stored, not thrown away')
+  t.equal(ims.count('token:refresh_token:error'), 0)
+})
+
+test('an instance without the newest key leaves records under it alone (rolling key rotation)', async (t) => {
+  let now = Date.now()
+  const clock = (): number => now
+  const ims = await createMockIms({ now: clock })
+  t.teardown(() => ims.close())
+  const backend = memoryBackend()
+  const older = await harness({ sharedIms: ims, backend, plugin: { now: clock } })
+  t.teardown(older.close)
+  const newer = await harness({ sharedIms: ims, backend, plugin: { now: clock, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
+  t.teardown(newer.close)
+  const browser = older.browser()
+  await signIn(browser)
+  now += DAY
+  t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'the new instance refreshed and wrote under key B')
+  t.equal((await older.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 401, 'the old instance cannot read it')
+  t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'and did not delete it: the new instance still serves the user')
 })

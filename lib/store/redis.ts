@@ -134,8 +134,15 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
   }
   // Raw envelopes (ciphertext) as last read from Redis, with when: see localCacheMs.
   const recent = new Map<string, { value: string, at: number }>()
-  const remember = (key: string, value: string | undefined): void => {
-    if (localCacheMs === 0) return
+  // Bumped by every local write: a GET that was in flight across one must not put back what the
+  // write replaced or deleted.
+  let writes = 0
+  const forget = (key: string): void => {
+    writes++
+    recent.delete(key)
+  }
+  const remember = (key: string, value: string | undefined, writesBefore: number): void => {
+    if (localCacheMs === 0 || writes !== writesBefore) return
     if (value === undefined) {
       recent.delete(key)
       return
@@ -226,13 +233,14 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
   const backend: StoreBackend = {
     async get (key) {
       const redisKey = recordKey(key)
+      const writesBefore = writes
       const value = (await call('GET', async () => await client.get(redisKey))) ?? undefined
-      remember(key, value)
+      remember(key, value, writesBefore)
       return value
     },
 
     async set (key, value, ttlMs) {
-      recent.delete(key)
+      forget(key)
       const redisKey = recordKey(key)
       const px = pxFor(ttlMs)
       await call('SET', async () => {
@@ -242,7 +250,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async compareAndSet (key, expected, value, ttlMs) {
-      recent.delete(key)
+      forget(key)
       const redisKey = recordKey(key)
       const px = pxFor(ttlMs)
       const args = [expected === undefined ? '0' : '1', expected ?? '', value, px ?? '']
@@ -250,13 +258,13 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async delete (key) {
-      recent.delete(key)
+      forget(key)
       const redisKey = recordKey(key)
       await call('DEL', async () => await client.del(redisKey))
     },
 
     async compareAndDelete (key, expected) {
-      recent.delete(key)
+      forget(key)
       return await evaluate('compareAndDelete', scripts.compareAndDelete, recordKey(key), [expected]) === 1
     },
 
