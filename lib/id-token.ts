@@ -22,6 +22,8 @@ export interface VerifiedIdentity {
 // A provider rotating its keys publishes the new one before signing with it; refetching on an
 // unknown kid picks it up, and the floor keeps forged kids from turning us into a request amplifier.
 const JWKS_REFETCH_FLOOR_MS = 30_000
+// A key the provider withdrew (compromised, retired) must stop being trusted without a restart.
+const JWKS_MAX_AGE_MS = 24 * 3_600_000
 
 export class IdTokenVerifier {
   readonly #options: IdTokenVerifierOptions
@@ -55,7 +57,7 @@ export class IdTokenVerifier {
 
   async verify (idToken: string): Promise<VerifiedIdentity> {
     try {
-      if (this.#keys === undefined) await this.#refresh()
+      if (this.#keys === undefined || Date.now() - this.#fetchedAt > JWKS_MAX_AGE_MS) await this.#refresh()
       let payload: JWTPayload
       try {
         payload = await this.#check(idToken)

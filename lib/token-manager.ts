@@ -67,6 +67,8 @@ export class TokenManager {
   readonly #inflight = new Map<string, Promise<TokenSet>>()
   /** Refreshed sets the store could not take (it was down): written back at the next read. */
   readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
+  /** Users whose refresh lock could not be extended during the refresh running now. */
+  readonly #lockLost = new Set<string>()
   /** Values already known to be this user's well-formed token set (see read()). */
   readonly #checked = new WeakMap<object, string>()
 
@@ -282,8 +284,10 @@ export class TokenManager {
   async #refreshHoldingLock (userId: string, reason: RefreshReason, options: GetOptions, lock: BackendLock): Promise<TokenSet> {
     const keepAlive = setInterval(() => {
       lock.extend(this.#o.lockTtlMs).then((held) => {
-        if (!held) this.#o.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
-      }, () => {})
+        if (held) return
+        this.#lockLost.add(userId)
+        this.#o.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
+      }, () => { this.#lockLost.add(userId) })
     }, Math.max(Math.floor(this.#o.lockTtlMs / 3), 10))
     keepAlive.unref()
     try {
@@ -295,6 +299,7 @@ export class TokenManager {
       return await this.#refreshNow(stored, reason)
     } finally {
       clearInterval(keepAlive)
+      this.#lockLost.delete(userId)
       await lock.release().catch(() => {})
     }
   }
@@ -381,7 +386,10 @@ export class TokenManager {
     // token on the attempt whose answer we lost. That is not proof the grant is gone: keep the
     // record this time; if it really is gone, the next refresh says so without that doubt.
     const afterLostAnswer = ims?.cause instanceof ImsError && ims.cause.transient
-    if (code === 'invalid_grant' && !afterLostAnswer) {
+    // Without the lock, a peer may be refreshing with this same token right now, its write not yet
+    // landed: our invalid_grant may be its success. Nothing is deleted on that doubt either.
+    const lockLost = this.#lockLost.has(userId)
+    if (code === 'invalid_grant' && !afterLostAnswer && !lockLost) {
       // Another process may have refreshed with this very token a moment ago (rotation): only a
       // grant that is still the stored one is really gone.
       const latest = await this.read(userId)

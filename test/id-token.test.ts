@@ -88,3 +88,16 @@ test('an unreachable JWKS is an LR_INVALID_ID_TOKEN error, not a crash', async (
   const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
   await t.rejects(v.verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN' })
 })
+
+test('the JWKS is fetched again once a day, so a withdrawn key stops being trusted', async (t) => {
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  const v = verifier()
+  await v.verify(await sign({}))
+  const before = jwksCalls
+  Date.now = () => realNow() + 25 * 3_600_000
+  const withdrawn = jwks.keys.splice(0, 1)
+  t.teardown(() => { jwks.keys.unshift(...withdrawn) })
+  await t.rejects(v.verify(await sign({}, { expiresIn: Math.floor(Date.now() / 1000) + 3600 })), { code: 'LR_INVALID_ID_TOKEN' })
+  t.equal(jwksCalls - before, 1, 'refetched after a day, and the withdrawn key is gone')
+})

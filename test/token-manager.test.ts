@@ -2,7 +2,7 @@ import { test } from 'tap'
 import { memoryBackend, type StoreBackend } from '../index.js'
 import { ImsClient } from '../lib/ims-client.js'
 import { TokenManager, tokenKey } from '../lib/token-manager.js'
-import { parseTokenResponse, type TokenSet } from '../lib/token-set.js'
+import { isTokenSet, parseTokenResponse, type TokenSet } from '../lib/token-set.js'
 import { KEY_A, KEY_B, harness, signIn, type Harness } from './helpers/setup.js'
 import { createMockIms } from '../lib/testing/index.js'
 import { encryptedStore } from '../index.js'
@@ -238,4 +238,25 @@ test('an instance without the newest key leaves records under it alone (rolling 
   t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'the new instance refreshed and wrote under key B')
   t.equal((await older.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 401, 'the old instance cannot read it')
   t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'and did not delete it: the new instance still serves the user')
+})
+
+test('an invalid_grant met after the refresh lock was lost deletes nothing (a peer may hold the new grant)', async (t) => {
+  const inner = memoryBackend()
+  const lossy = Object.create(inner) as StoreBackend
+  lossy.tryLock = async (name, ttl) => {
+    const lock = await inner.tryLock(name, ttl)
+    return lock === undefined ? undefined : { owner: lock.owner, extend: async () => false, release: async () => { await lock.release() } }
+  }
+  const w = await world(lossy)
+  t.teardown(w.close)
+  const client = w.ims.clients[0]!
+  const real = new ImsClient({ tokenEndpoint: `${w.ims.origin}/ims/token/v3`, clientId: client.clientId, clientSecret: client.clientSecret })
+  // A slow IMS: the lock's renewal (every 100 ms here) fails before the answer arrives.
+  const slow = { refresh: async (token: string) => { await new Promise((resolve) => setTimeout(resolve, 250)); return await real.refresh(token) } }
+  w.clock.advance(DAY)
+  w.ims.revokeConsent(w.sub)
+  await t.rejects(w.manager({ ims: slow }).accessToken(w.sub), { code: 'LR_IMS_UNAVAILABLE' })
+  t.ok(isTokenSet((await w.store.get(tokenKey(w.sub)))?.value), 'the token record is still there')
+  t.ok(w.logs.some((line) => line.includes('refresh lock lost')))
+  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' }, 'with the lock held throughout, the same answer signs the user out')
 })
