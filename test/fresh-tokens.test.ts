@@ -344,3 +344,13 @@ test('when IMS keeps the refresh token, renewal is asked for once per period, no
   t.equal((await token(h)).status, 200)
   t.equal(h.ims.count('token:refresh_token'), 2, 'asked again a renewal period later')
 })
+
+test('logout goes back to a same-origin returnTo, never elsewhere', async (t) => {
+  const h = await signedIn()
+  t.teardown(h.close)
+  const bye = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout?returnTo=%2Fgoodbye', headers: { cookie: h.cookie } })
+  t.equal(bye.statusCode, 303)
+  t.equal(bye.headers.location, '/goodbye')
+  const evil = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout?returnTo=%2F%2Fevil.example' })
+  t.equal(evil.headers.location, '/')
+})

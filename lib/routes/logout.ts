@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
 import { LightroomAuthError } from '../errors.js'
+import { requestedReturnTo } from '../flow-state.js'
 import { sendAuthError } from '../reply-error.js'
 
 /**
@@ -26,6 +27,7 @@ export function logoutHandler (ctx: PluginContext) {
       await ctx.signOut(session.userId, request.log)
     }
     await ctx.sessions.destroy(request, reply)
-    return reply.header('cache-control', 'no-store').redirect('/', 303)
+    // ?returnTo= as on login: only a same-origin relative path, else the default.
+    return reply.header('cache-control', 'no-store').redirect(requestedReturnTo(request, '/'), 303)
   }
 }
