@@ -3,13 +3,14 @@
  * Redis is down or hung, recovery, and key rotation for a fleet.
  */
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { encryptedStore } from '../lib/store/encrypted.js'
 import { RedisBackendError, escapeGlob, redisBackend } from '../lib/store/redis.js'
 import type { StoreBackend } from '../lib/store/types.js'
 import { tokenKey } from '../lib/token-manager.js'
 import { startRedisServer, redisUnavailableReason } from './helpers/redis-server.js'
-import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
+import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn, type Harness } from './helpers/setup.js'
+import type { LightroomImsOptions, TestingHooks } from '../index.js'
 
 const skip = redisUnavailableReason()
 if (skip !== undefined) {
@@ -338,15 +339,7 @@ async function main (): Promise<void> {
     const redis = await newClient()
     // No local cache: every request asks Redis (the next test covers what the cache changes).
     const backend = redisBackend(redis, { prefix: 'plugin:', localCacheMs: 0 })
-    const h = await harness({ backend, plugin: { httpTimeoutMs: 2000 } })
-    t.teardown(h.close)
-    const browser = h.browser()
-    await signIn(browser)
-    const cookie = browser.cookieHeader()
-    const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
-      const response = await h.app.inject({ url: '/token', headers: { cookie } })
-      return { status: response.statusCode, ...response.json() }
-    }
+    const { h, get } = await signedInOver(t, backend, { httpTimeoutMs: 2000 })
     const before = await get()
     t.equal(before.status, 200)
     await server.stop()
@@ -396,15 +389,7 @@ async function main (): Promise<void> {
     t.throws(() => redisBackend(redis, { localCacheMs: -1 }), { code: 'LR_INVALID_OPTION', option: 'localCacheMs' })
     t.equal(redisBackend(redis, { localCacheMs: 0 }).getSync, undefined, 'localCacheMs 0: no synchronous answers at all')
 
-    const h = await harness({ backend: redisBackend(redis, { prefix: 'near-plugin:', localCacheMs: 300 }) })
-    t.teardown(h.close)
-    const browser = h.browser()
-    await signIn(browser)
-    const cookie = browser.cookieHeader()
-    const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
-      const response = await h.app.inject({ url: '/token', headers: { cookie } })
-      return { status: response.statusCode, ...response.json() }
-    }
+    const { get } = await signedInOver(t, redisBackend(redis, { prefix: 'near-plugin:', localCacheMs: 300 }))
     t.equal((await get()).status, 200)
     await server.stop()
     t.equal((await get()).status, 200, 'Redis just went away: the fresh token read a moment ago still answers')
@@ -473,4 +458,18 @@ async function main (): Promise<void> {
     t.teardown(onlyB.close)
     t.equal((await onlyB.app.inject({ url: '/token', headers: { cookie: cookies[0]! } })).statusCode, 200, 'key A can be retired')
   })
+}
+
+/** An app over this backend with one signed-in browser, and a GET /token with its cookie. */
+async function signedInOver (t: Test, backend: StoreBackend, plugin: Partial<TestingHooks & LightroomImsOptions> = {}): Promise<{ h: Harness, get: () => Promise<{ status: number, code?: string, token?: string }> }> {
+  const h = await harness({ backend, plugin })
+  t.teardown(h.close)
+  const browser = h.browser()
+  await signIn(browser)
+  const cookie = browser.cookieHeader()
+  const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
+    const response = await h.app.inject({ url: '/token', headers: { cookie } })
+    return { status: response.statusCode, ...response.json() }
+  }
+  return { h, get }
 }
