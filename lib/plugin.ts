@@ -353,7 +353,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
 export interface TestingHooks {
   now?: () => number
   imsRetry?: { retries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number }
-  refreshLock?: { lockTtlMs?: number, waitForPeerMs?: number, pollIntervalMs?: number }
+  refreshLock?: { lockTtlMs?: number, waitForPeerMs?: number, pollIntervalMs?: number, failureCooldownMs?: number }
   lightroomRetry?: { retries?: number, retryBaseDelayMs?: number, maxRetryDelayMs?: number, sleep?: (ms: number) => Promise<void> }
 }
 

@@ -24,6 +24,12 @@ export interface TokenManagerOptions {
   waitForPeerMs?: number
   /** How often a waiting caller re-reads the store. */
   pollIntervalMs?: number
+  /**
+   * After a refresh failed for a reason that is not the grant's (IMS down, timing out, answering
+   * garbage), how long to answer from what we have instead of asking IMS again: the still-valid
+   * token, or an immediate 503. Without it, every request during an outage waits out the retries.
+   */
+  failureCooldownMs?: number
 }
 
 export type RefreshReason = 'expiring' | 'renewal' | 'forced'
@@ -67,13 +73,15 @@ export class TokenManager {
   readonly #inflight = new Map<string, Promise<TokenSet>>()
   /** Refreshed sets the store could not take (it was down): written back at the next read. */
   readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
+  /** Users whose last refresh failed for IMS's reasons, with when to try IMS again. */
+  readonly #cooldown = new Map<string, number>()
   /** Users whose refresh lock could not be extended during the refresh running now. */
   readonly #lockLost = new Set<string>()
   /** Values already known to be this user's well-formed token set (see read()). */
   readonly #checked = new WeakMap<object, string>()
 
   constructor (options: TokenManagerOptions) {
-    this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, ...options }
+    this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, ...options }
   }
 
   /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
@@ -181,6 +189,14 @@ export class TokenManager {
     }
     const running = this.#inflight.get(set.userId)
     if (running !== undefined) return await running
+    const coolingUntil = this.#cooldown.get(set.userId)
+    if (coolingUntil !== undefined) {
+      if (this.#o.now() < coolingUntil) {
+        if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
+        throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
+      }
+      this.#cooldown.delete(set.userId)
+    }
     const flight = this.#refreshUnderLock(set.userId, reason, options).finally(() => {
       this.#inflight.delete(set.userId)
     })
@@ -322,6 +338,7 @@ export class TokenManager {
       if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
     } catch (error) {
       this.#o.log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
+      this.#coolDown(userId)
       return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
     }
     let written: boolean
@@ -403,7 +420,19 @@ export class TokenManager {
       throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
     }
     this.#o.log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
+    this.#coolDown(userId)
     return this.#fallback(previous, imsUnavailable(undefined, error))
+  }
+
+  #coolDown (userId: string): void {
+    if (this.#o.failureCooldownMs <= 0) return
+    // Bounded: users who never come back after an outage must not pile up here.
+    if (this.#cooldown.size >= 10_000) {
+      const now = this.#o.now()
+      for (const [id, until] of this.#cooldown) if (until <= now) this.#cooldown.delete(id)
+      if (this.#cooldown.size >= 10_000) this.#cooldown.clear()
+    }
+    this.#cooldown.set(userId, this.#o.now() + this.#o.failureCooldownMs)
   }
 
   /** Nothing is deleted on a failure we cannot attribute to the grant: the current token is used while it lasts. */

@@ -117,9 +117,10 @@ test('an IMS outage during refresh never deletes tokens; the current token is us
     t.equal(during.token, original)
     h.ims.clearFaults()
   }
-  // Expired: 503, nothing deleted.
+  // Expired: 503, nothing deleted. (Each failed refresh cools down for 5 s: step past it.)
   clock.advance(2 * 60_000)
   for (const fault of faults) {
+    clock.advance(5_000)
     h.ims.fail('token', fault, 4)
     const during = await token(h)
     t.equal(during.status, 503, `503 during ${JSON.stringify(fault)}`)
@@ -127,6 +128,7 @@ test('an IMS outage during refresh never deletes tokens; the current token is us
     t.ok(await h.backend.get(tokenKey(h.sub)), 'tokens kept')
     h.ims.clearFaults()
   }
+  clock.advance(5_000)
   const after = await token(h)
   t.equal(after.status, 200, 'recovers once IMS is back')
   t.not(after.token, original)
@@ -144,6 +146,7 @@ test('a refresh IMS processed but whose answer was lost: nothing is deleted duri
   t.ok(await h.backend.get(tokenKey(h.sub)), 'nothing deleted, even though a late retry may have met invalid_grant')
   // Let the slow requests reach IMS: the first rotates the refresh token we never heard back about.
   await new Promise((resolve) => setTimeout(resolve, 500))
+  clock.advance(5_000)
   const after = await token(h)
   t.equal(after.status, 401, 'the grant we hold was rotated away at IMS: sign in again')
   t.equal(after.code, 'LR_LOGIN_REQUIRED')
@@ -353,4 +356,22 @@ test('logout goes back to a same-origin returnTo, never elsewhere', async (t) =>
   t.equal(bye.headers.location, '/goodbye')
   const evil = await h.app.inject({ method: 'POST', url: '/auth/lightroom/logout?returnTo=%2F%2Fevil.example' })
   t.equal(evil.headers.location, '/')
+})
+
+test('during an IMS outage, a failed refresh is not retried for 5 s: expired tokens get an immediate 503, valid ones are served', async (t) => {
+  const clock = fakeClock()
+  const h = await signedIn({ clock, ims: { users: [{ sub: 'a@AdobeID' }, { sub: 'b@AdobeID' }] } })
+  t.teardown(h.close)
+  clock.advance(DAY + 1000)
+  h.ims.fail('token', { status: 503 }, 100)
+  t.equal((await token(h)).status, 503)
+  const calls = h.ims.count('token')
+  for (let i = 0; i < 20; i++) t.equal((await token(h)).code, 'LR_IMS_UNAVAILABLE')
+  t.equal(h.ims.count('token'), calls, 'no call to IMS while cooling down: no request waits out the retries')
+  h.ims.clearFaults()
+  clock.advance(4_000)
+  t.equal((await token(h)).status, 503, 'still cooling down')
+  clock.advance(1_001)
+  t.equal((await token(h)).status, 200, 'then IMS is asked again, and recovery is immediate')
+  t.equal(h.ims.count('token:refresh_token:error'), 0)
 })

@@ -70,12 +70,15 @@ test('secrets never leave: a whole lifecycle, then every log line, every answer 
   clock.advance(DAY - 60_000)
   h.ims.fail('token', { status: 500 }, 4)
   t.equal((await token(alice)).status, 200, 'IMS 500s: still-valid token served')
+  // Each failed refresh cools down for 5 s (no IMS call meanwhile): step past it for each fault.
   clock.advance(120_000)
   h.ims.fail('token', { reset: true }, 4)
   t.equal((await token(alice)).code, 'LR_IMS_UNAVAILABLE', 'IMS resets: 503 once expired')
+  clock.advance(5_000)
   h.ims.fail('token', { status: 503, retryAfter: 1, body: '{"error":"temporarily_unavailable","error_description":"try later"}' }, 4)
   t.equal((await token(alice)).code, 'LR_IMS_UNAVAILABLE', 'IMS 503: 503 once expired')
   h.ims.clearFaults()
+  clock.advance(5_000)
   t.equal((await token(alice)).status, 200, 'recovered')
 
   // invalid_grant: Bob disconnected the app at Adobe.
