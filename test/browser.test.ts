@@ -16,6 +16,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { createMockIms, createMockLightroom } from '../lib/testing/index.js'
 import { chromiumUnavailableReason, launchChromium } from './helpers/chromium.js'
+import { runUnlessUnavailable } from './helpers/system-dependency.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SCREENSHOT = fileURLToPath(new URL('./output/signed-in.png', import.meta.url))
@@ -51,12 +52,7 @@ interface Demo {
   stop: () => Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-const skip = chromiumUnavailableReason()
-if (skip !== undefined) {
-  t.plan(0, skip)
-} else {
-  await main()
-}
+await runUnlessUnavailable(chromiumUnavailableReason(), main)
 
 async function main (): Promise<void> {
   const started = Date.now()

@@ -16,6 +16,7 @@ import { Agent, request } from 'undici'
 import { createMockIms, type MockIms } from '../lib/testing/index.js'
 import type { WorkerConfig } from './fixtures/worker.js'
 import { startRedisServer, redisUnavailableReason, type RedisServer } from './helpers/redis-server.js'
+import { runUnlessUnavailable } from './helpers/system-dependency.js'
 import { COOKIE_SECRET } from './helpers/setup.js'
 
 const ACCESS_TOKEN_SECONDS = 3
@@ -36,12 +37,7 @@ const LOCAL_CACHE_MS = 200
 
 interface Answer { status: number, token?: string, code?: string, ms: number, error?: string }
 
-const skip = redisUnavailableReason()
-if (skip !== undefined) {
-  t.plan(0, skip)
-} else {
-  await main()
-}
+await runUnlessUnavailable(redisUnavailableReason(), main)
 
 async function main (): Promise<void> {
   const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }

@@ -9,15 +9,11 @@ import { RedisBackendError, escapeGlob, redisBackend } from '../lib/store/redis.
 import type { StoreBackend } from '../lib/store/types.js'
 import { tokenKey } from '../lib/token-manager.js'
 import { startRedisServer, redisUnavailableReason } from './helpers/redis-server.js'
+import { runUnlessUnavailable } from './helpers/system-dependency.js'
 import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn, type Harness } from './helpers/setup.js'
 import type { LightroomImsOptions, TestingHooks } from '../index.js'
 
-const skip = redisUnavailableReason()
-if (skip !== undefined) {
-  t.plan(0, skip)
-} else {
-  await main()
-}
+await runUnlessUnavailable(redisUnavailableReason(), main)
 
 async function main (): Promise<void> {
   const server = await startRedisServer()
