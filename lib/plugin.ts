@@ -225,6 +225,7 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
       callbackUri: options.redirectUri,
       pkce: 'S256',
       generateStateFunction: (request: FastifyRequest) => createState(requestedReturnTo(request, options.defaultReturnTo)),
+      // @fastify/oauth2 wants the pair; our callback makes this same check itself (routes/callback.ts).
       checkStateFunction: (request: FastifyRequest) => statesMatch((request.query as Record<string, unknown>).state, request.cookies[flowNames.state]),
       redirectStateCookieName: flowNames.state,
       verifierCookieName: flowNames.verifier,
@@ -305,7 +306,8 @@ async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsO
     if (current === undefined) throw loginRequired()
     // Second call in one request: no store read while the first answer is still good.
     if (getOptions?.force !== true && tokens.isUsable(current.set)) return current.set.accessToken
-    const set = await tokens.tokenSet(current.session.userId, getOptions)
+    // The set just read is enough to decide; a refresh re-reads under its lock anyway.
+    const set = await tokens.ensureFresh(current.set, getOptions)
     state[kTokenSet] = set
     return set.accessToken
   })

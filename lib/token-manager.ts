@@ -174,12 +174,11 @@ export class TokenManager {
   async tokenSet (userId: string, options: GetOptions = {}): Promise<TokenSet> {
     const stored = await this.read(userId)
     if (stored === undefined) throw loginRequired()
-    return await this.ensureFresh(stored, options)
+    return await this.ensureFresh(stored.value, options)
   }
 
   /** Given a set just read, returns it if usable or refreshes it (single-flight). */
-  async ensureFresh (stored: StoredValue<TokenSet>, options: GetOptions = {}): Promise<TokenSet> {
-    const set = stored.value
+  async ensureFresh (set: TokenSet, options: GetOptions = {}): Promise<TokenSet> {
     const forced = options.force === true && (options.rejectedAccessToken === undefined || options.rejectedAccessToken === set.accessToken)
     const reason: RefreshReason | undefined = forced ? 'forced' : this.#refreshReason(set)
     if (reason === undefined) return set
@@ -216,7 +215,7 @@ export class TokenManager {
         const age = this.#o.now() - (stored.value.refreshIssuedAt ?? stored.value.receivedAt)
         if (stored.value.refreshToken === undefined || age < olderThanMs) continue
         const before = stored.value.refreshToken
-        const after = await this.ensureFresh(stored, { force: true, rejectedAccessToken: stored.value.accessToken })
+        const after = await this.ensureFresh(stored.value, { force: true, rejectedAccessToken: stored.value.accessToken })
         if (after.refreshToken !== before || after.accessToken !== stored.value.accessToken) report.renewed++
         else report.failed++
       } catch (error) {
