@@ -97,6 +97,11 @@ export class SessionManager {
     const key = this.#keyFor(request)
     if (key === undefined) return undefined
     const record = this.#options.store.peek<SessionRecord>(key)?.value
+    return this.#current(record)
+  }
+
+  /** A well-formed record still within the session lifetime, or undefined. */
+  #current (record: SessionRecord | undefined): SessionRecord | undefined {
     if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
     if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined
     return record
@@ -119,9 +124,7 @@ export class SessionManager {
       throw storeUnavailable(undefined, error)
     }
     const record = stored?.value
-    if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
-    if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined
-    return record
+    return this.#current(record)
   }
 
   /**
