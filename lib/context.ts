@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { ProviderMetadata } from './discovery.js'
-import type { IdTokenVerifier } from './id-token.js'
-import type { ImsClient } from './ims-client.js'
+import type { ProviderMetadata } from './ims/discovery.js'
+import type { IdTokenVerifier } from './ims/id-token.js'
+import type { ImsClient } from './ims/client.js'
 import type { ResolvedOptions } from './options.js'
-import type { SessionManager } from './session.js'
-import type { TokenManager } from './token-manager.js'
+import type { SessionManager } from './auth/session.js'
+import type { TokenManager } from './auth/token-manager.js'
 
 /** The pieces the routes and decorators share; built once per registration by plugin.ts. */
 export interface PluginContext {

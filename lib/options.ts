@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
-import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom-client.js'
+import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { cookieFromHeader } from '../lib/cookie-header.js'
+import { cookieFromHeader } from '../lib/http/cookie-header.js'
 
 test('one cookie is read from the header exactly by name', async (t) => {
   t.equal(cookieFromHeader('a=1; lr_session=abc.def; b=2', 'lr_session'), 'abc.def')

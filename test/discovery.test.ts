@@ -2,7 +2,7 @@ import t, { test, type Test } from 'tap'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Agent } from 'undici'
-import { discoverProvider, parseDiscoveryDocument } from '../lib/discovery.js'
+import { discoverProvider, parseDiscoveryDocument } from '../lib/ims/discovery.js'
 import { createMockIms } from '../lib/testing/index.js'
 
 const dispatcher = new Agent()

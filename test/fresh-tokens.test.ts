@@ -1,7 +1,7 @@
 import { test, type Test } from 'tap'
 import type { StoreBackend } from '../index.js'
 import { memoryBackend } from '../index.js'
-import { tokenKey } from '../lib/token-manager.js'
+import { tokenKey } from '../lib/auth/token-manager.js'
 import type { Browser } from './helpers/browser.js'
 import { harness, signIn, type Harness, type HarnessOptions } from './helpers/setup.js'
 

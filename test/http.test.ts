@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { closeSharedDispatcher, headerValue, sharedDispatcher, transientFailureKind } from '../lib/http.js'
+import { closeSharedDispatcher, headerValue, sharedDispatcher, transientFailureKind } from '../lib/http/request.js'
 
 test('one shared dispatcher until closed, then a new one', async (t) => {
   await closeSharedDispatcher()

@@ -3,7 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose'
 import { Agent } from 'undici'
-import { IdTokenVerifier } from '../lib/id-token.js'
+import { IdTokenVerifier } from '../lib/ims/id-token.js'
 
 const ISSUER = 'https://ims.test'
 const CLIENT = 'test-client'

@@ -5,9 +5,9 @@ import { inspect } from 'node:util'
 import tap, { test } from 'tap'
 import { Agent } from 'undici'
 import { ImsError } from '../lib/errors.js'
-import { closeSharedDispatcher } from '../lib/http.js'
-import { ImsClient, parseRetryAfter } from '../lib/ims-client.js'
-import type { ImsClientOptions } from '../lib/ims-client.js'
+import { closeSharedDispatcher } from '../lib/http/request.js'
+import { ImsClient, parseRetryAfter } from '../lib/ims/client.js'
+import type { ImsClientOptions } from '../lib/ims/client.js'
 
 /** tap's per-test object, with its plugins. */
 type Tap = Parameters<Parameters<typeof test>[0]>[0]

@@ -4,8 +4,8 @@
 // rounds, and faults follow a seeded schedule: nothing here waits on wall-clock time.
 import { test } from 'tap'
 import type { MockImsFault } from '../lib/testing/index.js'
-import { tokenKey } from '../lib/token-manager.js'
-import type { TokenSet } from '../lib/token-set.js'
+import { tokenKey } from '../lib/auth/token-manager.js'
+import type { TokenSet } from '../lib/auth/token-set.js'
 import { fakeClock } from './helpers/clock.js'
 import { TokenFaultSchedule } from './helpers/fault-schedule.js'
 import { inBatches, signInUser } from './helpers/flows.js'

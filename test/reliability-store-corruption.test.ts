@@ -5,9 +5,9 @@
 import { test, type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { encryptedStore } from '../index.js'
-import { sessionKey } from '../lib/session.js'
-import { tokenKey } from '../lib/token-manager.js'
-import type { TokenSet } from '../lib/token-set.js'
+import { sessionKey } from '../lib/auth/session.js'
+import { tokenKey } from '../lib/auth/token-manager.js'
+import type { TokenSet } from '../lib/auth/token-set.js'
 import { APP_ORIGIN, harness, type Harness } from './helpers/setup.js'
 import { LOGOUT, STACK_TRACE, cookieNames, signInUser } from './helpers/flows.js'
 

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { safeReturnTo } from '../lib/return-to.js'
+import { safeReturnTo } from '../lib/routes/return-to.js'
 
 test('same-origin relative paths are kept, normalised', async (t) => {
   t.equal(safeReturnTo('/'), '/')

@@ -4,7 +4,7 @@
 import { test } from 'tap'
 import { generateKeyPair, SignJWT } from 'jose'
 import { request } from 'undici'
-import { tokenKey } from '../lib/token-manager.js'
+import { tokenKey } from '../lib/auth/token-manager.js'
 import { CALLBACK, LOGIN, LOGOUT, authorizeAs, cookieNames, setCookies, signInUser, startLogin } from './helpers/flows.js'
 import { APP_ORIGIN, harness, rawRecords, type Harness } from './helpers/setup.js'
 

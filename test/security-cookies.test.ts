@@ -6,7 +6,7 @@
 import { test, type Test } from 'tap'
 import { Signer } from '@fastify/cookie'
 import { randomBytes } from 'node:crypto'
-import { sessionKey } from '../lib/session.js'
+import { sessionKey } from '../lib/auth/session.js'
 import { Browser, type Page } from './helpers/browser.js'
 import { CALLBACK, LOGIN, LOGOUT, authorizeAs, cookieNames, setCookies, signInUser, type SetCookie } from './helpers/flows.js'
 import { APP_ORIGIN, COOKIE_SECRET, harness, type Harness } from './helpers/setup.js'

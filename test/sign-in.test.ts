@@ -2,7 +2,7 @@ import { test } from 'tap'
 import fastifyCookie from '@fastify/cookie'
 import { createHash } from 'node:crypto'
 import { encryptedStore } from '../index.js'
-import { tokenKey } from '../lib/token-manager.js'
+import { tokenKey } from '../lib/auth/token-manager.js'
 import { APP_ORIGIN, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
 
 const atCallback = (location: URL): boolean => location.pathname === '/auth/lightroom/callback'

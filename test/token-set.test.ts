@@ -10,8 +10,8 @@ import {
   parseTokenResponse,
   refreshTokenAge,
   responseLifetimeMs
-} from '../lib/token-set.js'
-import type { TokenSet } from '../lib/token-set.js'
+} from '../lib/auth/token-set.js'
+import type { TokenSet } from '../lib/auth/token-set.js'
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0)
 const SECOND = 1_000

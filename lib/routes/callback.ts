@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
 import { ImsError, LightroomAuthError } from '../errors.js'
-import { returnToFromState, statesMatch } from '../flow-state.js'
-import { sendAuthError } from '../reply-error.js'
-import { parseTokenResponse } from '../token-set.js'
+import { returnToFromState, statesMatch } from './flow-state.js'
+import { sendAuthError } from './replies.js'
+import { parseTokenResponse } from '../auth/token-set.js'
 
 // Errors IMS sends back when the user (not the app) said no or must interact first.
 const USER_ERRORS = new Set(['access_denied', 'login_required', 'consent_required', 'interaction_required'])

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
 import { LightroomAuthError } from '../errors.js'
-import { requestedReturnTo } from '../flow-state.js'
-import { sendAuthError } from '../reply-error.js'
+import { requestedReturnTo } from './flow-state.js'
+import { sendAuthError } from './replies.js'
 
 /**
  * A cross-site page cannot make a browser POST here with our cookie and a foreign Origin unnoticed:

@@ -2,14 +2,14 @@
  * Which methods each endpoint takes and which handler answers it. Paths come
  * from the flavor (mock-ims-discovery.ts); this table is the same for both.
  */
-import { handleAuthorize } from './mock-ims-authorize.js'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { discoveryDocument } from './mock-ims-discovery.js'
-import { sendJson } from './mock-ims-http.js'
-import { handleLogout, handleRevoke } from './mock-ims-revoke.js'
-import { handleToken } from './mock-ims-token.js'
-import type { MockImsEndpoint } from './mock-ims-types.js'
-import { handleUserinfo } from './mock-ims-userinfo.js'
+import { handleAuthorize } from './authorize.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { discoveryDocument } from './discovery.js'
+import { sendJson } from '../shared/http.js'
+import { handleLogout, handleRevoke } from './revoke.js'
+import { handleToken } from './token.js'
+import type { MockImsEndpoint } from './types.js'
+import { handleUserinfo } from './userinfo.js'
 
 export interface Route {
   methods: string[]

@@ -6,21 +6,21 @@
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Delays } from './mock-ims-faults.js'
-import { closableServer, listenOrigin, splitTarget } from './mock-ims-http.js'
-import type { MockIms, MockImsUser } from './mock-ims-types.js'
+import { Delays } from '../shared/faults.js'
+import { closableServer, listenOrigin, splitTarget } from '../shared/http.js'
+import type { MockIms, MockImsUser } from '../ims/types.js'
 import {
   INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, sendRaw, statusError
-} from './mock-lightroom-bodies.js'
-import { LightroomFaults } from './mock-lightroom-faults.js'
+} from './bodies.js'
+import { LightroomFaults } from './faults.js'
 import type {
   MockLightroom, MockLightroomEndpoint, MockLightroomFault, MockLightroomOptions, MockLightroomRequest
-} from './mock-lightroom-types.js'
+} from './types.js'
 
 export type {
   MockLightroom, MockLightroomEndpoint, MockLightroomEntitlement, MockLightroomFault, MockLightroomOptions,
   MockLightroomRequest, MockLightroomUser
-} from './mock-lightroom-types.js'
+} from './types.js'
 
 const ENDPOINTS = new Map<string, MockLightroomEndpoint>([
   ['/v2/health', 'health'],

@@ -7,15 +7,15 @@
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
-import { get, headerValue, transientFailureKind } from './http.js'
-import type { HttpResponse } from './http.js'
-import { parseRetryAfter } from './ims-client.js'
-import { isJsonObject, parseLightroomBody, readErrorBody, tryParseLightroomBody } from './lightroom-body.js'
-import type { LightroomAccount, LightroomCatalog } from './lightroom-types.js'
+import { get, headerValue, transientFailureKind } from '../http/request.js'
+import type { HttpResponse } from '../http/request.js'
+import { parseRetryAfter } from '../ims/client.js'
+import { isJsonObject, parseLightroomBody, readErrorBody, tryParseLightroomBody } from './body.js'
+import type { LightroomAccount, LightroomCatalog } from './types.js'
 
 export type {
   EntitlementStatus, LightroomAccount, LightroomCatalog, LightroomEntitlement, LightroomLink, LightroomStorage
-} from './lightroom-types.js'
+} from './types.js'
 
 export const LIGHTROOM_BASE_URL = 'https://lr.adobe.io'
 const DEFAULT_TIMEOUT_MS = 10_000

@@ -6,9 +6,9 @@
  */
 import type { Dispatcher } from 'undici'
 import { setTimeout as delay } from 'node:timers/promises'
-import { ImsError } from './errors.js'
-import { formPost, get, headerValue, transientFailureKind } from './http.js'
-import type { HttpResponse } from './http.js'
+import { ImsError } from '../errors.js'
+import { formPost, get, headerValue, transientFailureKind } from '../http/request.js'
+import type { HttpResponse } from '../http/request.js'
 
 export interface ImsClientOptions {
   tokenEndpoint: string

@@ -3,7 +3,7 @@
  * test fails at creation with a message naming the option, not later as an
  * unexplained OAuth error.
  */
-import type { MockImsClient, MockImsOptions, MockImsUser } from './mock-ims-types.js'
+import type { MockImsClient, MockImsOptions, MockImsUser } from './types.js'
 
 export interface MockImsSettings {
   host: string

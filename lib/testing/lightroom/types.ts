@@ -2,7 +2,7 @@
  * Public types of the mock Lightroom API, apart from the server so that the
  * `testing` entry point can re-export them without pulling code.
  */
-import type { MockIms } from './mock-ims-types.js'
+import type { MockIms } from '../ims/types.js'
 
 export type MockLightroomEntitlement = 'created' | 'trial' | 'trial_expired' | 'subscriber' | 'subscriber_expired'
 

@@ -2,7 +2,7 @@
  * Queued faults of the mock Lightroom, per endpoint plus a '*' queue that any
  * endpoint draws from once its own queue is empty.
  */
-import type { MockLightroomEndpoint, MockLightroomFault } from './mock-lightroom-types.js'
+import type { MockLightroomEndpoint, MockLightroomFault } from './types.js'
 
 type Target = MockLightroomEndpoint | '*'
 

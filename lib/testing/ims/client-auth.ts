@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { MockImsClient } from './mock-ims-types.js'
+import type { MockImsClient } from './types.js'
 
 export type ClientAuth =
   | { ok: true, client: MockImsClient }

@@ -4,10 +4,10 @@
  * Adobe's own library reads), the id_token is a standard OIDC one in seconds.
  */
 import { randomUUID } from 'node:crypto'
-import type { Signer } from './mock-ims-keys.js'
-import type { Grant, Ledger } from './mock-ims-ledger.js'
-import type { MockImsSettings } from './mock-ims-settings.js'
-import type { MockImsUser } from './mock-ims-types.js'
+import type { Signer } from './keys.js'
+import type { Grant, Ledger } from './ledger.js'
+import type { MockImsSettings } from './settings.js'
+import type { MockImsUser } from './types.js'
 
 export interface MintContext {
   settings: MockImsSettings

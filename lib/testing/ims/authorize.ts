@@ -4,11 +4,11 @@
  * instead); once both are known good, every error goes back on the redirect.
  */
 import { randomBytes } from 'node:crypto'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { redirect, repeatedParam, sendHtml } from './mock-ims-http.js'
-import { consentPage, messagePage } from './mock-ims-pages.js'
-import { isHttpUrl } from './mock-ims-settings.js'
-import type { MockImsClient, MockImsUser } from './mock-ims-types.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { redirect, repeatedParam, sendHtml } from '../shared/http.js'
+import { consentPage, messagePage } from './pages.js'
+import { isHttpUrl } from './settings.js'
+import type { MockImsClient, MockImsUser } from './types.js'
 
 /** IMS documents state values up to this length. */
 const MAX_STATE = 4096

@@ -3,13 +3,13 @@
  * OAuth RFCs, where IMS is silent) makes, each failing with its own message.
  */
 import { createHash } from 'node:crypto'
-import { PKCE_VALUE, parseScopes } from './mock-ims-authorize.js'
-import { authenticateClient } from './mock-ims-client-auth.js'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { repeatedParam, sendJson, sendOAuthError } from './mock-ims-http.js'
-import type { CodeRecord, Grant } from './mock-ims-ledger.js'
-import { mintTokens } from './mock-ims-mint.js'
-import type { MockImsClient } from './mock-ims-types.js'
+import { PKCE_VALUE, parseScopes } from './authorize.js'
+import { authenticateClient } from './client-auth.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { repeatedParam, sendJson, sendOAuthError } from '../shared/http.js'
+import type { CodeRecord, Grant } from './ledger.js'
+import { mintTokens } from './mint.js'
+import type { MockImsClient } from './types.js'
 
 export async function handleToken (ctx: ImsContext, request: ImsRequest): Promise<void> {
   const { res, form } = request

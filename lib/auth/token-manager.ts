@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
-import { ImsError, LightroomAuthError, StoreRecordError, imsUnavailable, loginRequired, storeUnavailable } from './errors.js'
-import type { BackendLock, StoredValue, TokenStore } from './store/types.js'
+import { ImsError, LightroomAuthError, StoreRecordError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
+import type { BackendLock, StoredValue, TokenStore } from '../store/types.js'
 import { isSignedOutRecord, isTokenSet, parseTokenResponse, type SignedOutRecord, type TokenSet } from './token-set.js'
 
 /** The one IMS call the manager needs; ImsClient implements it. */

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Signer } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { cookieFromHeader } from './cookie-header.js'
-import { StoreRecordError, storeUnavailable } from './errors.js'
-import type { StoredValue, TokenStore } from './store/types.js'
+import { cookieFromHeader } from '../http/cookie-header.js'
+import { StoreRecordError, storeUnavailable } from '../errors.js'
+import type { StoredValue, TokenStore } from '../store/types.js'
 
 /** What a session id points at, server side. The browser only ever holds the signed, opaque id. */
 export interface SessionRecord {

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
 import { request, type Dispatcher } from 'undici'
-import { LightroomAuthError } from './errors.js'
+import { LightroomAuthError } from '../errors.js'
 
 export interface IdTokenVerifierOptions {
   jwksUri: string

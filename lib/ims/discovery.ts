@@ -1,5 +1,5 @@
 import { request, type Dispatcher } from 'undici'
-import { LightroomConfigError } from './errors.js'
+import { LightroomConfigError } from '../errors.js'
 
 /** The part of an OpenID discovery document the plugin relies on, already validated. */
 export interface ProviderMetadata {

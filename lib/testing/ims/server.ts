@@ -7,21 +7,21 @@
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { endpointPaths, issuerPath } from './mock-ims-discovery.js'
-import { playFault } from './mock-ims-fault-response.js'
-import { Delays, FaultQueue } from './mock-ims-faults.js'
-import { BodyTooLargeError, closableServer, formParams, listenOrigin, readBody, sendHtml, sendOAuthError, splitTarget } from './mock-ims-http.js'
-import { createSigner } from './mock-ims-keys.js'
-import { Ledger } from './mock-ims-ledger.js'
-import { notFoundPage } from './mock-ims-pages.js'
-import { ROUTES } from './mock-ims-routes.js'
-import { resolveSettings } from './mock-ims-settings.js'
-import type { MockIms, MockImsEndpoint, MockImsOptions, MockImsUser } from './mock-ims-types.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { endpointPaths, issuerPath } from './discovery.js'
+import { playFault } from './fault-response.js'
+import { Delays, FaultQueue } from '../shared/faults.js'
+import { BodyTooLargeError, closableServer, formParams, listenOrigin, readBody, sendHtml, sendOAuthError, splitTarget } from '../shared/http.js'
+import { createSigner } from './keys.js'
+import { Ledger } from './ledger.js'
+import { notFoundPage } from './pages.js'
+import { ROUTES } from './routes.js'
+import { resolveSettings } from './settings.js'
+import type { MockIms, MockImsEndpoint, MockImsOptions, MockImsUser } from './types.js'
 
 export type {
   MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsIntrospection, MockImsOptions, MockImsUser
-} from './mock-ims-types.js'
+} from './types.js'
 
 export async function createMockIms (options?: MockImsOptions): Promise<MockIms> {
   const settings = resolveSettings(options)

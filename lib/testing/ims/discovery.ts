@@ -3,7 +3,7 @@
  * so. The IMS flavor copies IMS's oddity: the issuer is the bare host while the
  * document lives under `/ims`, and it does not list PKCE methods.
  */
-import type { MockImsEndpoint } from './mock-ims-types.js'
+import type { MockImsEndpoint } from './types.js'
 
 export type EndpointPaths = Record<MockImsEndpoint, string>
 

@@ -4,7 +4,7 @@
  * made when a code is exchanged; every token belongs to exactly one grant, so
  * revoking a grant (consent withdrawn, refresh token revoked) kills them all.
  */
-import type { MockImsUser } from './mock-ims-types.js'
+import type { MockImsUser } from './types.js'
 
 export interface CodeRecord {
   code: string

@@ -2,7 +2,7 @@
  * Queued faults per endpoint, and the delays they cause. Delays are tracked so
  * that close() can cut them short: a test must never hang on a mock it closed.
  */
-import type { MockImsEndpoint, MockImsFault } from './mock-ims-types.js'
+import type { MockImsEndpoint, MockImsFault } from '../ims/types.js'
 
 interface QueuedFault {
   fault: MockImsFault

@@ -2,9 +2,9 @@
  * The userinfo endpoint: a bearer access token in, the user's claims out.
  * `sub` always; profile and email claims only with those scopes, as IMS.
  */
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { sendJson, sendOAuthError } from './mock-ims-http.js'
-import { userClaims } from './mock-ims-mint.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { sendJson, sendOAuthError } from '../shared/http.js'
+import { userClaims } from './mint.js'
 
 export function handleUserinfo (ctx: ImsContext, { req, res }: ImsRequest): void {
   const token = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1]

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
-import type { MockImsUser } from './mock-ims-types.js'
-import type { MockLightroomEntitlement, MockLightroomUser } from './mock-lightroom-types.js'
+import type { MockImsUser } from '../ims/types.js'
+import type { MockLightroomEntitlement, MockLightroomUser } from './types.js'
 
 /** Lightroom's anti-JSON-hijacking prefix, on success and error bodies alike. */
 export const HIJACK_PREFIX = 'while (1) {}\n'

@@ -3,9 +3,9 @@
  * request. Bodies are read (and bounded) before a handler runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EndpointPaths } from './mock-ims-discovery.js'
-import type { MintContext } from './mock-ims-mint.js'
-import type { MockImsUser } from './mock-ims-types.js'
+import type { EndpointPaths } from './discovery.js'
+import type { MintContext } from './mint.js'
+import type { MockImsUser } from './types.js'
 
 export interface ImsContext extends MintContext {
   origin: string

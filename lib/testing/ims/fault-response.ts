@@ -2,12 +2,12 @@
  * Plays one queued fault. Returns true when the request should then be
  * answered normally (a delay that ran out), false when the fault was the answer.
  */
-import { authorizeFault } from './mock-ims-authorize.js'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import type { Delays } from './mock-ims-faults.js'
-import { sendOAuthError, sendText } from './mock-ims-http.js'
-import { statusPage } from './mock-ims-pages.js'
-import type { MockImsEndpoint, MockImsFault } from './mock-ims-types.js'
+import { authorizeFault } from './authorize.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import type { Delays } from '../shared/faults.js'
+import { sendOAuthError, sendText } from '../shared/http.js'
+import { statusPage } from './pages.js'
+import type { MockImsEndpoint, MockImsFault } from './types.js'
 
 export async function playFault (
   ctx: ImsContext,

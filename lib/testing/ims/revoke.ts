@@ -2,11 +2,11 @@
  * Ending things: token revocation (RFC 7009, back channel) and logout (IMS's
  * front-channel redirect).
  */
-import { authenticateClient } from './mock-ims-client-auth.js'
-import type { ImsContext, ImsRequest } from './mock-ims-context.js'
-import { redirect, repeatedParam, sendEmpty, sendHtml, sendOAuthError } from './mock-ims-http.js'
-import { messagePage } from './mock-ims-pages.js'
-import { isHttpUrl } from './mock-ims-settings.js'
+import { authenticateClient } from './client-auth.js'
+import type { ImsContext, ImsRequest } from './context.js'
+import { redirect, repeatedParam, sendEmpty, sendHtml, sendOAuthError } from '../shared/http.js'
+import { messagePage } from './pages.js'
+import { isHttpUrl } from './settings.js'
 
 export function handleRevoke (ctx: ImsContext, request: ImsRequest): void {
   const { res, form } = request
