@@ -1,5 +1,5 @@
 export { lrImsPlugin, lrImsPlugin as default } from './lib/plugin.js'
-export type { LightroomDecorator, TestingHooks, TokenInfo } from './lib/plugin.js'
+export type { LightroomDecorator, TokenInfo } from './lib/types.js'
 export type { LightroomImsOptions } from './lib/options.js'
 export { DEFAULT_SCOPES, IMS_DISCOVERY_URL } from './lib/options.js'
 export { encryptedStore, generateEncryptionKey, parseEncryptionKeys } from './lib/store/encrypted.js'

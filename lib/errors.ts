@@ -1,10 +1,34 @@
 /**
- * Typed errors with stable codes. Fastify's default error handler answers
- * `{ statusCode, code, error, message }` for these, so messages must never
- * carry a token, a code or a secret.
+ * One error family: every error this package throws is a LightroomError with a stable `code` (one
+ * per class, or per failure for LightroomAuthError) and the HTTP status it should answer with.
+ * Fastify's default error handler answers `{ statusCode, code, error, message }` for these, so
+ * messages must never carry a token, an authorization code or a secret.
  */
 
-export type LightroomErrorCode =
+/** Every code a LightroomError can carry; compare against these rather than string literals. */
+export const ErrorCodes = Object.freeze({
+  LOGIN_REQUIRED: 'LR_LOGIN_REQUIRED',
+  IMS_UNAVAILABLE: 'LR_IMS_UNAVAILABLE',
+  IMS_ERROR: 'LR_IMS_ERROR',
+  IMS_REQUEST_FAILED: 'LR_IMS_REQUEST_FAILED',
+  STORE_UNAVAILABLE: 'LR_STORE_UNAVAILABLE',
+  STORE_CORRUPT: 'LR_STORE_CORRUPT',
+  ACCESS_DENIED: 'LR_ACCESS_DENIED',
+  BAD_STATE: 'LR_BAD_STATE',
+  BAD_ORIGIN: 'LR_BAD_ORIGIN',
+  INVALID_ID_TOKEN: 'LR_INVALID_ID_TOKEN',
+  INVALID_OPTION: 'LR_INVALID_OPTION',
+  API_ERROR: 'LR_API_ERROR',
+  /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */
+  BAD_REQUEST: 'LR_BAD_REQUEST',
+  /** Something unexpected in one of our routes; logged, never echoed. */
+  INTERNAL: 'LR_INTERNAL_ERROR'
+} as const)
+
+export type LightroomErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
+
+/** The codes a LightroomAuthError can carry: what a request, a sign-in or a background job can meet. */
+export type LightroomAuthErrorCode =
   | 'LR_LOGIN_REQUIRED'
   | 'LR_IMS_UNAVAILABLE'
   | 'LR_IMS_ERROR'
@@ -15,38 +39,47 @@ export type LightroomErrorCode =
   | 'LR_BAD_ORIGIN'
   | 'LR_INVALID_ID_TOKEN'
 
-export class LightroomAuthError extends Error {
-  readonly statusCode: number
-  readonly code: LightroomErrorCode
+/** The base of every error this package throws. */
+export abstract class LightroomError extends Error {
+  abstract readonly code: LightroomErrorCode
+  /** The HTTP status an answer caused by this error should carry. */
+  abstract readonly statusCode: number
+}
 
-  constructor (code: LightroomErrorCode, statusCode: number, message: string, options?: { cause?: unknown }) {
+/** What a request, a sign-in step or a background job could not get: the user must act, or try later. */
+export class LightroomAuthError extends LightroomError {
+  override readonly name = 'LightroomAuthError'
+  readonly statusCode: number
+  readonly code: LightroomAuthErrorCode
+
+  constructor (code: LightroomAuthErrorCode, statusCode: number, message: string, options?: { cause?: unknown }) {
     super(message, options)
-    this.name = 'LightroomAuthError'
     this.code = code
     this.statusCode = statusCode
   }
 }
 
 export function loginRequired (message = 'Sign in with Adobe to continue', cause?: unknown): LightroomAuthError {
-  return new LightroomAuthError('LR_LOGIN_REQUIRED', 401, message, { cause })
+  return new LightroomAuthError(ErrorCodes.LOGIN_REQUIRED, 401, message, { cause })
 }
 
 export function imsUnavailable (message = 'Adobe IMS cannot be reached and the access token has expired', cause?: unknown): LightroomAuthError {
-  return new LightroomAuthError('LR_IMS_UNAVAILABLE', 503, message, { cause })
+  return new LightroomAuthError(ErrorCodes.IMS_UNAVAILABLE, 503, message, { cause })
 }
 
 export function storeUnavailable (message = 'The token store cannot be reached', cause?: unknown): LightroomAuthError {
-  return new LightroomAuthError('LR_STORE_UNAVAILABLE', 503, message, { cause })
+  return new LightroomAuthError(ErrorCodes.STORE_UNAVAILABLE, 503, message, { cause })
 }
 
 /** Thrown at registration for a wrong option; `option` names it. */
-export class LightroomConfigError extends Error {
-  readonly code = 'LR_INVALID_OPTION'
+export class LightroomConfigError extends LightroomError {
+  override readonly name = 'LightroomConfigError'
+  readonly code = ErrorCodes.INVALID_OPTION
+  readonly statusCode = 500
   readonly option: string
 
   constructor (option: string, message: string, options?: { cause?: unknown }) {
     super(`fastify-lightroom-ims: option "${option}" ${message}`, options)
-    this.name = 'LightroomConfigError'
     this.option = option
   }
 }
@@ -56,21 +89,26 @@ export class LightroomConfigError extends Error {
  * moved to another key, or written with a key id we no longer hold. The
  * message says which, never what the record held.
  */
-export class StoreRecordError extends Error {
-  readonly code = 'LR_STORE_CORRUPT'
+export class StoreRecordError extends LightroomError {
+  override readonly name = 'StoreRecordError'
+  readonly code = ErrorCodes.STORE_CORRUPT
+  readonly statusCode = 500
   readonly key: string
   readonly reason: 'malformed' | 'unknown-key' | 'auth-failed' | 'bad-json'
 
   constructor (key: string, reason: StoreRecordError['reason']) {
     super(`Store record "${key}" cannot be read: ${reason}`)
-    this.name = 'StoreRecordError'
     this.key = key
     this.reason = reason
   }
 }
 
 /** An error answer from the IMS token, revoke or userinfo endpoint, or a failure to reach it. */
-export class ImsError extends Error {
+export class ImsError extends LightroomError {
+  override readonly name = 'ImsError'
+  readonly code = ErrorCodes.IMS_REQUEST_FAILED
+  /** A failed call to IMS is a bad gateway for whoever waited on it. */
+  readonly statusCode = 502
   /** OAuth error code (`invalid_grant`, ...) when IMS sent one; `network` / `timeout` / `http` otherwise. */
   readonly error: string
   readonly status: number | undefined
@@ -83,11 +121,36 @@ export class ImsError extends Error {
 
   constructor (init: { error: string, description?: string | undefined, status?: number | undefined, debugId?: string | undefined, transient: boolean, retryAfterSeconds?: number | undefined, cause?: unknown }) {
     super(`IMS ${init.status ?? 'request'} failed: ${init.error}${init.description ? ` (${init.description})` : ''}`, { cause: init.cause })
-    this.name = 'ImsError'
     this.error = init.error
     this.status = init.status
     this.debugId = init.debugId
     this.transient = init.transient
     this.retryAfterSeconds = init.retryAfterSeconds
+  }
+}
+
+/** The JSON body of an error answer: Fastify's usual shape, from our own message only. */
+export interface ErrorBody {
+  statusCode: number
+  code: string
+  error: string
+  message: string
+}
+
+/** Builds every JSON error body this package sends; `extra` adds fields such as `loginUrl`. */
+export function errorBody<T extends object = object> (error: Pick<LightroomError, 'statusCode' | 'code' | 'message'>, extra?: T): ErrorBody & T {
+  return { statusCode: error.statusCode, code: error.code, error: httpReason(error.statusCode), message: error.message, ...extra } as ErrorBody & T
+}
+
+function httpReason (status: number): string {
+  switch (status) {
+    case 400: return 'Bad Request'
+    case 401: return 'Unauthorized'
+    case 403: return 'Forbidden'
+    case 404: return 'Not Found'
+    case 500: return 'Internal Server Error'
+    case 502: return 'Bad Gateway'
+    case 503: return 'Service Unavailable'
+    default: return status < 500 ? 'Bad Request' : 'Error'
   }
 }

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
 import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
+import type { WithTestingHooks } from './testing/hooks.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
 export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
 
 /** What a host app passes to `app.register(lrImsPlugin, options)`. */
-export interface LightroomImsOptions {
+export interface LightroomImsOptions extends WithTestingHooks {
   /** IMS client id (also Lightroom's X-API-Key). Required. */
   clientId: string
   /** IMS client secret ("OAuth Web App" credential). Required. */

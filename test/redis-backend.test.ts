@@ -11,7 +11,8 @@ import { tokenKey } from '../lib/auth/token-manager.js'
 import { startRedisServer, redisUnavailableReason } from './helpers/redis-server.js'
 import { runUnlessUnavailable } from './helpers/system-dependency.js'
 import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn, type Harness } from './helpers/setup.js'
-import type { LightroomImsOptions, TestingHooks } from '../index.js'
+import type { LightroomImsOptions } from '../index.js'
+import type { TestingHooks } from '../lib/testing/index.js'
 
 await runUnlessUnavailable(redisUnavailableReason(), main)
 

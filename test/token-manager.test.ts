@@ -9,6 +9,11 @@ import { encryptedStore } from '../index.js'
 
 const DAY = 86_400_000
 
+/** What request.lightroomToken() and app.lightroom.tokenFor() hand out: the access token of a usable set. */
+async function accessTokenOf (manager: TokenManager, userId: string, options?: { force?: boolean, rejectedAccessToken?: string }): Promise<string> {
+  return (await manager.usable(userId, options)).accessToken
+}
+
 interface World extends Harness { sub: string, clock: { now: () => number, advance: (ms: number) => void }, manager: (extra?: Partial<ConstructorParameters<typeof TokenManager>[0]>) => TokenManager }
 
 /** One signed-in user, and a way to build further token managers over the same store: "other processes". */
@@ -33,7 +38,7 @@ test('a caller that loses the lock race waits for the peer and uses its result w
   w.clock.advance(DAY)
   const peerLock = await w.store.tryLock(`refresh:${w.sub}`, 5_000)
   t.ok(peerLock)
-  const waiting = w.manager({ waitForPeerMs: 5_000 }).accessToken(w.sub)
+  const waiting = accessTokenOf(w.manager({ waitForPeerMs: 5_000 }), w.sub)
   // The "peer" refreshes by hand and publishes the result, then releases its lock.
   const stored = await w.store.get<TokenSet>(tokenKey(w.sub))
   const client = w.ims.clients[0]!
@@ -52,7 +57,7 @@ test('a peer that died holding the lock delays others by at most the lock TTL', 
   w.clock.advance(DAY)
   await w.store.tryLock(`refresh:${w.sub}`, 200)
   const started = Date.now()
-  const token = await w.manager().accessToken(w.sub)
+  const token = await accessTokenOf(w.manager(), w.sub)
   t.ok(Date.now() - started >= 150, 'waited for the dead lock to expire')
   t.equal(w.ims.introspect(token).active, true)
   t.equal(w.ims.count('token:refresh_token'), 1)
@@ -76,7 +81,7 @@ test('a newer record landing during a refresh wins over ours (compare-and-set)',
   landing = (await inner.get(tokenKey(w.sub)))!
   await inner.set(tokenKey(w.sub), before!.revision)
   w.clock.advance(DAY)
-  const token = await w.manager().accessToken(w.sub)
+  const token = await accessTokenOf(w.manager(), w.sub)
   t.equal(token, 'from-a-new-sign-in', 'the newer set is returned, ours is dropped')
   t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.value.accessToken, 'from-a-new-sign-in')
 })
@@ -89,16 +94,16 @@ test('store failures become 503 LR_STORE_UNAVAILABLE and delete nothing', async 
   const w = await world(flaky)
   t.teardown(w.close)
   down = true
-  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_STORE_UNAVAILABLE', statusCode: 503 })
+  await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_STORE_UNAVAILABLE', statusCode: 503 })
   down = false
-  t.ok(await w.manager().accessToken(w.sub), 'works again when the store is back')
+  t.ok(await accessTokenOf(w.manager(), w.sub), 'works again when the store is back')
 })
 
 test('a decryptable record of the wrong shape is logged and treated as signed out', async (t) => {
   const w = await world()
   t.teardown(w.close)
   await w.store.set(tokenKey(w.sub), { some: 'thing else' })
-  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' })
+  await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_LOGIN_REQUIRED' })
   t.ok(w.logs.some((line) => line.includes('unexpected shape')))
   t.same((await w.store.get(tokenKey(w.sub)))?.value, { userId: w.sub, signedOutAt: w.clock.now() }, 'replaced by a signed-out record')
 })
@@ -111,9 +116,9 @@ test('without a refresh token the access token is used until it expires, then si
   t.ok(refreshToken)
   await w.store.set(tokenKey(w.sub), withoutRefresh)
   w.clock.advance(DAY - 60_000)
-  t.equal(await w.manager().accessToken(w.sub), withoutRefresh.accessToken, 'inside the margin but valid: used')
+  t.equal(await accessTokenOf(w.manager(), w.sub), withoutRefresh.accessToken, 'inside the margin but valid: used')
   w.clock.advance(120_000)
-  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' })
+  await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_LOGIN_REQUIRED' })
   t.equal(w.ims.count('token:refresh_token'), 0)
 })
 
@@ -121,10 +126,10 @@ test('a forced refresh only happens while the rejected token is still the stored
   const w = await world()
   t.teardown(w.close)
   const manager = w.manager()
-  const first = await manager.accessToken(w.sub)
-  const second = await manager.accessToken(w.sub, { force: true, rejectedAccessToken: first })
+  const first = await accessTokenOf(manager, w.sub)
+  const second = await accessTokenOf(manager, w.sub, { force: true, rejectedAccessToken: first })
   t.not(second, first)
-  const third = await manager.accessToken(w.sub, { force: true, rejectedAccessToken: first })
+  const third = await accessTokenOf(manager, w.sub, { force: true, rejectedAccessToken: first })
   t.equal(third, second, 'a stale rejection does not refresh again')
   t.equal(w.ims.count('token:refresh_token'), 1)
 })
@@ -132,17 +137,17 @@ test('a forced refresh only happens while the rejected token is still the stored
 test('IMS errors that are not about the grant never delete anything', async (t) => {
   const w = await world()
   t.teardown(w.close)
-  const original = await w.manager().accessToken(w.sub)
+  const original = await accessTokenOf(w.manager(), w.sub)
   w.clock.advance(DAY - 60_000)
   w.ims.fail('token', { oauthError: 'invalid_client', status: 401 })
-  t.equal(await w.manager().accessToken(w.sub), original, 'still-valid token served')
+  t.equal(await accessTokenOf(w.manager(), w.sub), original, 'still-valid token served')
   w.ims.fail('token', { status: 200, body: '{"unexpected":true}' })
-  t.equal(await w.manager().accessToken(w.sub), original, 'an unusable 200 is not trusted, the still-valid token served')
+  t.equal(await accessTokenOf(w.manager(), w.sub), original, 'an unusable 200 is not trusted, the still-valid token served')
   w.clock.advance(120_000)
   w.ims.fail('token', { oauthError: 'invalid_client', status: 401 })
-  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_IMS_UNAVAILABLE', statusCode: 503 })
+  await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_IMS_UNAVAILABLE', statusCode: 503 })
   t.ok(await w.backend.get(tokenKey(w.sub)), 'record kept')
-  t.ok(await w.manager().accessToken(w.sub), 'and it refreshes once IMS is fine')
+  t.ok(await accessTokenOf(w.manager(), w.sub), 'and it refreshes once IMS is fine')
 })
 
 test('refreshed tokens the store cannot take are kept in memory and written once it is back (no lost grant)', async (t) => {
@@ -156,16 +161,16 @@ test('refreshed tokens the store cannot take are kept in memory and written once
   const before = await w.store.get<TokenSet>(tokenKey(w.sub))
   w.clock.advance(DAY)
   writesDown = true
-  const fresh = await manager.accessToken(w.sub)
+  const fresh = await accessTokenOf(manager, w.sub)
   t.not(fresh, before!.value.accessToken, 'the refreshed token is handed out although it could not be stored')
   t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.revision, before!.revision, 'the store still holds the old set')
   t.ok(w.logs.some((line) => line.includes('keeping them in memory')))
-  await t.rejects(manager.accessToken(w.sub), { code: 'LR_STORE_UNAVAILABLE' }, 'still down: 503, the pending set is kept')
+  await t.rejects(accessTokenOf(manager, w.sub), { code: 'LR_STORE_UNAVAILABLE' }, 'still down: 503, the pending set is kept')
   writesDown = false
-  t.equal(await manager.accessToken(w.sub), fresh, 'once the store is back the pending set is written and used')
+  t.equal(await accessTokenOf(manager, w.sub), fresh, 'once the store is back the pending set is written and used')
   t.equal((await w.store.get<TokenSet>(tokenKey(w.sub)))!.value.accessToken, fresh)
   w.clock.advance(DAY)
-  t.ok(await manager.accessToken(w.sub), 'the next refresh uses the rotated refresh token')
+  t.ok(await accessTokenOf(manager, w.sub), 'the next refresh uses the rotated refresh token')
   t.equal(w.ims.count('token:refresh_token'), 2)
   t.equal(w.ims.count('token:refresh_token:error'), 0, 'the rotated-away refresh token was never replayed')
 })
@@ -252,11 +257,11 @@ test('an invalid_grant met after the refresh lock was lost deletes nothing (a pe
   const client = w.ims.clients[0]!
   const real = new ImsClient({ tokenEndpoint: `${w.ims.origin}/ims/token/v3`, clientId: client.clientId, clientSecret: client.clientSecret })
   // A slow IMS: the lock's renewal (every 100 ms here) fails before the answer arrives.
-  const slow = { refresh: async (token: string) => { await new Promise((resolve) => setTimeout(resolve, 250)); return await real.refresh(token) } }
+  const slow = { refresh: async (token: string) => { await new Promise((resolve) => setTimeout(resolve, 250)); return await real.refresh(token) }, revoke: async () => {} }
   w.clock.advance(DAY)
   w.ims.revokeConsent(w.sub)
-  await t.rejects(w.manager({ ims: slow }).accessToken(w.sub), { code: 'LR_IMS_UNAVAILABLE' })
+  await t.rejects(accessTokenOf(w.manager({ ims: slow }), w.sub), { code: 'LR_IMS_UNAVAILABLE' })
   t.ok(isTokenSet((await w.store.get(tokenKey(w.sub)))?.value), 'the token record is still there')
   t.ok(w.logs.some((line) => line.includes('refresh lock lost')))
-  await t.rejects(w.manager().accessToken(w.sub), { code: 'LR_LOGIN_REQUIRED' }, 'with the lock held throughout, the same answer signs the user out')
+  await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_LOGIN_REQUIRED' }, 'with the lock held throughout, the same answer signs the user out')
 })

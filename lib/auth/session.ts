@@ -22,15 +22,11 @@ export interface SessionManagerOptions {
 
 const VERIFIED_CACHE_SIZE = 10_000
 
-const kSession = Symbol('fastify-lightroom-ims.session')
-
-interface RequestWithSession {
-  [kSession]?: Promise<SessionRecord | undefined>
-}
+export const SESSION_PREFIX = 'session:'
 
 export function sessionKey (sessionId: string): string {
   // Keyed by a hash: someone who can read the backend still cannot mint a cookie from a key.
-  return `session:${createHash('sha256').update(sessionId).digest('base64url')}`
+  return `${SESSION_PREFIX}${createHash('sha256').update(sessionId).digest('base64url')}`
 }
 
 export class SessionManager {
@@ -54,16 +50,6 @@ export class SessionManager {
     const unsigned = this.#signer.unsign(raw)
     if (!unsigned.valid || unsigned.value === null || !/^[A-Za-z0-9_-]{43}$/.test(unsigned.value)) return undefined
     return unsigned.value
-  }
-
-  /**
-   * Reads the session once per request: handlers that call lightroomToken() twice, or a preHandler
-   * and the handler, share one store read.
-   */
-  read (request: FastifyRequest): Promise<SessionRecord | undefined> {
-    const holder = request as unknown as RequestWithSession
-    holder[kSession] ??= this.#load(request)
-    return holder[kSession]
   }
 
   /**
@@ -107,7 +93,8 @@ export class SessionManager {
     return record
   }
 
-  async #load (request: FastifyRequest): Promise<SessionRecord | undefined> {
+  /** Reads the request's session from the store (CurrentUser shares one read per request). */
+  async read (request: FastifyRequest): Promise<SessionRecord | undefined> {
     const key = this.#keyFor(request)
     if (key === undefined) return undefined
     let stored: StoredValue<SessionRecord> | undefined
@@ -145,8 +132,6 @@ export class SessionManager {
       ...this.#cookieOptions,
       maxAge: Math.floor(this.#options.maxAgeMs / 1000)
     })
-    const holder = request as unknown as RequestWithSession
-    holder[kSession] = Promise.resolve(record)
   }
 
   async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -157,8 +142,6 @@ export class SessionManager {
       throw storeUnavailable(undefined, error)
     }
     this.clearCookie(reply)
-    const holder = request as unknown as RequestWithSession
-    holder[kSession] = Promise.resolve(undefined)
   }
 
   clearCookie (reply: FastifyReply): void {

@@ -85,14 +85,12 @@ export function callbackHandler (ctx: PluginContext) {
       return fail(new LightroomAuthError('LR_IMS_ERROR', 502, 'Adobe sent an unusable token response; please try again', { cause: error }))
     }
     try {
-      await ctx.tokens.save(tokens)
+      await ctx.tokens.signIn(tokens, request.log)
       await ctx.sessions.create(request, reply, userId)
     } catch (error) {
       // The store is down (both throw LR_STORE_UNAVAILABLE): nothing half-done is left behind that matters.
       return fail(error as LightroomAuthError)
     }
-    request.log.debug({ userId }, 'lightroom-ims: user signed in')
-    ctx.tokens.events.emit('signIn', { userId })
     const returnTo = returnToFromState(query.state as string, ctx.options.defaultReturnTo)
     return reply.header('cache-control', 'no-store').redirect(returnTo, 303)
   }

@@ -24,7 +24,7 @@ export function logoutHandler (ctx: PluginContext) {
     }
     const session = await ctx.sessions.read(request)
     if (session !== undefined) {
-      await ctx.signOut(session.userId, request.log)
+      await ctx.tokens.signOut(session.userId, request.log)
     }
     await ctx.sessions.destroy(request, reply)
     // ?returnTo= as on login: only a same-origin relative path, else the default.

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { LightroomAuthError } from '../errors.js'
+import { errorBody, type LightroomAuthError } from '../errors.js'
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -28,18 +28,5 @@ export function sendAuthError (request: FastifyRequest, reply: FastifyReply, err
 </body></html>`
     return reply.type('text/html; charset=utf-8').send(page)
   }
-  return reply.send({ statusCode: error.statusCode, code: error.code, error: httpReason(error.statusCode), message: error.message })
+  return reply.send(errorBody(error))
 }
-
-function httpReason (status: number): string {
-  switch (status) {
-    case 400: return 'Bad Request'
-    case 401: return 'Unauthorized'
-    case 403: return 'Forbidden'
-    case 502: return 'Bad Gateway'
-    case 503: return 'Service Unavailable'
-    default: return 'Error'
-  }
-}
-
-export { LightroomAuthError }

@@ -175,11 +175,11 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
       return await backend.tryLock(name, ttlMs)
     },
 
-    async reencryptAll (prefix = '') {
+    async reencryptAll (prefixes = '') {
       let scanned = 0
       let reencrypted = 0
       let failed = 0
-      for await (const key of backend.scan(prefix)) {
+      for await (const key of scanAll(backend, typeof prefixes === 'string' ? [prefixes] : prefixes)) {
         scanned++
         const raw = await backend.get(key)
         if (raw === undefined) continue // deleted since the scan listed it
@@ -328,4 +328,8 @@ function checkCacheSize (value: unknown): number {
     throw new LightroomConfigError('cacheSize', 'must be a whole number of records, 0 to disable the cache')
   }
   return value
+}
+
+async function * scanAll (backend: StoreBackend, prefixes: readonly string[]): AsyncIterable<string> {
+  for (const prefix of prefixes) yield * backend.scan(prefix)
 }

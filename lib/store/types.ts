@@ -66,8 +66,11 @@ export interface TokenStore {
   delete (key: string): Promise<void>
   compareAndDelete (key: string, revision: string): Promise<boolean>
   tryLock (name: string, ttlMs: number): Promise<BackendLock | undefined>
-  /** Rewrite every record under `prefix` whose key is not the current one. Resumable: already-current records are skipped. */
-  reencryptAll (prefix?: string): Promise<{ scanned: number, reencrypted: number, failed: number }>
+  /**
+   * Rewrite every record under `prefix` (or each of several prefixes, totals added up) whose key is
+   * not the current one. Resumable: already-current records are skipped.
+   */
+  reencryptAll (prefix?: string | readonly string[]): Promise<{ scanned: number, reencrypted: number, failed: number }>
 }
 
 export interface EncryptionKey {

@@ -8,3 +8,5 @@ export type {
   MockLightroom, MockLightroomEndpoint, MockLightroomEntitlement, MockLightroomFault, MockLightroomOptions,
   MockLightroomRequest, MockLightroomUser
 } from './lightroom/types.js'
+export { testingHooks } from './hooks.js'
+export type { TestingHooks } from './hooks.js'

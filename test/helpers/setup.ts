@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Writable } from 'node:stream'
-import lrImsPlugin, { encryptedStore, memoryBackend, type LightroomImsOptions, type StoreBackend, type TestingHooks, type TokenStore } from '../../index.js'
-import { createMockIms, type MockIms, type MockImsOptions } from '../../lib/testing/index.js'
+import lrImsPlugin, { encryptedStore, memoryBackend, type LightroomImsOptions, type StoreBackend, type TokenStore } from '../../index.js'
+import { createMockIms, testingHooks, type MockIms, type MockImsOptions, type TestingHooks } from '../../lib/testing/index.js'
 import { Browser } from './browser.js'
 
 export const APP_ORIGIN = 'https://app.test'
@@ -52,6 +52,8 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
     KEY_A.key.toString('base64'),
     KEY_B.key.toString('base64')
   ]
+  // The knobs travel under the testing symbol; the rest are the options users set.
+  const { now, imsRetry, refreshLock, lightroomRetry, ...pluginOptions } = options.plugin ?? {}
   await app.register(lrImsPlugin, {
     clientId: client.clientId,
     clientSecret: client.clientSecret,
@@ -59,8 +61,8 @@ export async function harness (options: HarnessOptions = {}): Promise<Harness> {
     discoveryUrl: ims.discoveryUrl,
     cookieSecret: COOKIE_SECRET,
     store,
-    imsRetry: { retryBaseDelayMs: 5, maxRetryDelayMs: 50 },
-    ...options.plugin
+    ...pluginOptions,
+    [testingHooks]: { now, imsRetry: imsRetry ?? { retryBaseDelayMs: 5, maxRetryDelayMs: 50 }, refreshLock, lightroomRetry }
   })
   const responses: string[] = []
   app.addHook('onSend', async (request, reply, payload) => {

@@ -1,0 +1,89 @@
+/**
+ * Who is signed in on this request, and with which tokens: the one place that joins the session
+ * cookie to the user's token set, and the one per-request cache of both. `peek` answers without an
+ * await when a synchronous store already holds both unchanged (the common case); `resolve` reads
+ * them once per request; `accessToken` is what `request.lightroomToken()` runs.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { loginRequired } from '../errors.js'
+import type { SessionManager, SessionRecord } from './session.js'
+import type { TokenManager } from './token-manager.js'
+import type { TokenSet } from './token-set.js'
+import type { GetOptions } from './token-types.js'
+
+export interface SignedIn {
+  session: SessionRecord
+  set: TokenSet
+}
+
+const kSession = Symbol('fastify-lightroom-ims.session')
+const kTokenSet = Symbol('fastify-lightroom-ims.token-set')
+
+interface RequestState {
+  /** The session read for this request, shared by every call in it (a preHandler and the handler). */
+  [kSession]: Promise<SessionRecord | undefined> | null
+  /** The newest token set this request has seen: read, peeked or refreshed. */
+  [kTokenSet]: TokenSet | null
+}
+
+/** A session belongs to the user's current sign-in unless it was created before their last sign-out. */
+function belongs (set: TokenSet, session: SessionRecord): boolean {
+  return set.sessionsValidAfter === undefined || session.createdAt >= set.sessionsValidAfter
+}
+
+export class CurrentUser {
+  readonly #sessions: SessionManager
+  readonly #tokens: TokenManager
+
+  constructor (sessions: SessionManager, tokens: TokenManager) {
+    this.#sessions = sessions
+    this.#tokens = tokens
+  }
+
+  /** Declares the per-request slots up front, so every request object keeps one shape. */
+  decorate (fastify: FastifyInstance): void {
+    fastify.decorateRequest(kSession, null)
+    fastify.decorateRequest(kTokenSet, null)
+  }
+
+  /** The signed-in user's usable token set when it is known without waiting; undefined means "resolve()". */
+  peek (request: FastifyRequest): TokenSet | undefined {
+    const session = this.#sessions.peek(request)
+    if (session === undefined) return undefined
+    const set = this.#tokens.peek(session.userId)
+    return set !== undefined && belongs(set, session) ? set : undefined
+  }
+
+  /**
+   * The request's session with the user's stored set (not refreshed), or undefined when signed out:
+   * no session, no tokens, or a session from before the user's last sign-out (any browser, any instance).
+   */
+  async resolve (request: FastifyRequest): Promise<SignedIn | undefined> {
+    const state = request as unknown as RequestState
+    state[kSession] ??= this.#sessions.read(request)
+    const session = await state[kSession]
+    if (session === undefined) return undefined
+    const set = state[kTokenSet] ?? (await this.#tokens.read(session.userId))?.value
+    if (set === undefined || !belongs(set, session)) return undefined
+    state[kTokenSet] = set
+    return { session, set }
+  }
+
+  /** A valid access token for the request's user, refreshed when needed; LR_LOGIN_REQUIRED when signed out. */
+  async accessToken (request: FastifyRequest, options?: GetOptions): Promise<string> {
+    const state = request as unknown as RequestState
+    if (options?.force !== true) {
+      const known = this.peek(request)
+      if (known !== undefined) {
+        state[kTokenSet] = known
+        return known.accessToken
+      }
+    }
+    const current = await this.resolve(request)
+    if (current === undefined) throw loginRequired()
+    // Decided from the set just read; a refresh re-reads under its lock anyway.
+    const set = await this.#tokens.usable(current.session.userId, { ...options, from: current.set })
+    state[kTokenSet] = set
+    return set.accessToken
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The users' token records in the store, under `tokens:<userId>`: reading them with their shape
+ * checked (a corrupt record becomes a signed-out one), and every kind of write the token manager
+ * makes. Decides nothing about refreshing; that is the manager's job.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { StoreRecordError, storeUnavailable } from '../errors.js'
+import type { StoredValue, TokenStore } from '../store/types.js'
+import { recordTtlMs } from './refresh-policy.js'
+import { isSignedOutRecord, isTokenSet, type SignedOutRecord, type TokenSet } from './token-set.js'
+
+export const TOKEN_PREFIX = 'tokens:'
+
+export function tokenKey (userId: string): string {
+  return `${TOKEN_PREFIX}${userId}`
+}
+
+export type ForgetReason = 'invalid_grant' | 'corrupt_record'
+
+export interface TokenRecordsOptions {
+  store: TokenStore
+  log: FastifyBaseLogger
+  now: () => number
+  /** How long a signed-out record is kept: as long as any session it must end could live. */
+  sessionMaxAgeMs: number
+  /** Told when a record is replaced by a signed-out one for the given reason. */
+  onForget: (userId: string, reason: ForgetReason) => void
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+export class TokenRecords {
+  readonly #o: TokenRecordsOptions
+  /** Refreshed sets the store could not take (it was down): written back at the next read. */
+  readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
+  /** Values already known to be this user's well-formed token set (see read()). */
+  readonly #checked = new WeakMap<object, string>()
+
+  constructor (options: TokenRecordsOptions) {
+    this.#o = options
+  }
+
+  /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
+  async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
+    const pending = this.#unsaved.get(userId)
+    if (pending !== undefined) await this.#flushUnsaved(userId, pending)
+    let stored: StoredValue<unknown> | undefined
+    try {
+      stored = await this.#o.store.get<unknown>(tokenKey(userId))
+    } catch (error) {
+      if (error instanceof StoreRecordError) {
+        this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
+        // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
+        // that record is left alone for it. Anything else is beyond repair.
+        if (error.reason !== 'unknown-key') await this.forget(userId, 'corrupt_record')
+        return undefined
+      }
+      throw storeUnavailable(undefined, error)
+    }
+    if (stored === undefined) return undefined
+    if (isSignedOutRecord(stored.value) && stored.value.userId === userId) return undefined
+    // The store hands out the same frozen value while a record is unchanged: check its shape once.
+    if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>
+    if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
+      this.#o.log.warn({ userId, reason: 'shape' }, 'lightroom-ims: stored token record has an unexpected shape; the user must sign in again')
+      await this.forget(userId, 'corrupt_record')
+      return undefined
+    }
+    if (Object.isFrozen(stored.value)) this.#checked.set(stored.value, userId)
+    return stored as StoredValue<TokenSet>
+  }
+
+  /** The user's set when a synchronous backend has it unchanged and already checked; else undefined. */
+  peek (userId: string): TokenSet | undefined {
+    if (this.#unsaved.has(userId)) return undefined
+    const value = this.#o.store.peek<TokenSet>(tokenKey(userId))?.value
+    return value !== undefined && this.#checked.get(value) === userId ? value : undefined
+  }
+
+  /** A sign-in's set replaces whatever the user had, keeping the last sign-out's time. */
+  async writeSignIn (set: TokenSet): Promise<void> {
+    try {
+      const before = await this.#o.store.get<unknown>(tokenKey(set.userId)).catch(() => undefined)
+      const floor = isSignedOutRecord(before?.value) ? before.value.signedOutAt : (before?.value as TokenSet | undefined)?.sessionsValidAfter
+      const next = typeof floor === 'number' ? { ...set, sessionsValidAfter: floor } : set
+      await this.#o.store.set(tokenKey(set.userId), next, recordTtlMs(next, this.#o.now()))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+  }
+
+  /** Replaces the tokens with a record of the sign-out, which ends every session created before now. */
+  async writeSignedOut (userId: string): Promise<void> {
+    try {
+      await this.#o.store.set(tokenKey(userId), this.#signedOutRecord(userId), this.#o.sessionMaxAgeMs)
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+  }
+
+  /** Signs the user out for a reason of ours; with `revision`, only if the record is still that one. */
+  async forget (userId: string, reason: ForgetReason, revision?: string): Promise<void> {
+    try {
+      const record = this.#signedOutRecord(userId)
+      if (revision === undefined) await this.#o.store.set(tokenKey(userId), record, this.#o.sessionMaxAgeMs)
+      else await this.#o.store.compareAndSet(tokenKey(userId), revision, record, this.#o.sessionMaxAgeMs)
+    } catch (error) {
+      this.#o.log.warn({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: could not delete a token record')
+    }
+    this.#o.onForget(userId, reason)
+  }
+
+  /** A few quick tries: a store blip should not cost a rotated grant. Runs under the refresh lock. */
+  async writeRefreshed (userId: string, revision: string, next: TokenSet): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#o.store.compareAndSet(tokenKey(userId), revision, next, recordTtlMs(next, this.#o.now()))
+      } catch (error) {
+        if (attempt >= 2) throw error
+        await sleep(50 * 4 ** attempt)
+      }
+    }
+  }
+
+  /**
+   * IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
+   * them would sign the user out at the next refresh. Kept in this process, written at the next read.
+   */
+  keepUnsaved (userId: string, base: string, set: TokenSet): void {
+    this.#unsaved.set(userId, { base, set })
+  }
+
+  /** Writes a refreshed set the store could not take at the time; whatever happens, it is tried once. */
+  async #flushUnsaved (userId: string, pending: { base: string, set: TokenSet }): Promise<void> {
+    try {
+      await this.#o.store.compareAndSet(tokenKey(userId), pending.base, pending.set, recordTtlMs(pending.set, this.#o.now()))
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+    // Written, or the record changed meanwhile (a new sign-in wins): either way it is settled.
+    this.#unsaved.delete(userId)
+  }
+
+  #signedOutRecord (userId: string): SignedOutRecord {
+    return { userId, signedOutAt: this.#o.now() }
+  }
+}

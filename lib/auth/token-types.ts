@@ -1,0 +1,58 @@
+/** The shapes the token manager is built from and reports with. */
+import type { FastifyBaseLogger } from 'fastify'
+import type { TokenStore } from '../store/types.js'
+import type { TokenSet } from './token-set.js'
+
+/** The IMS calls the manager makes; ImsClient implements them. */
+export interface TokenRefresher {
+  refresh (refreshToken: string): Promise<Record<string, unknown>>
+  revoke (token: string, hint?: 'refresh_token' | 'access_token'): Promise<void>
+}
+
+export interface TokenManagerOptions {
+  store: TokenStore
+  ims: TokenRefresher
+  log: FastifyBaseLogger
+  now: () => number
+  refreshMarginMs: number
+  renewRefreshAfterMs: number
+  /** How long a signed-out record is kept: as long as any session it must end could live. */
+  sessionMaxAgeMs: number
+  /** How long a refresh lock lives unless renewed; renewed every third of it while the refresh runs. */
+  lockTtlMs?: number
+  /** How long a caller that lost the lock race waits for the winner's result. */
+  waitForPeerMs?: number
+  /** How often a waiting caller re-reads the store. */
+  pollIntervalMs?: number
+  /**
+   * After a refresh failed for a reason that is not the grant's (IMS down, timing out, answering
+   * garbage), how long to answer from what we have instead of asking IMS again: the still-valid
+   * token, or an immediate 503. Without it, every request during an outage waits out the retries.
+   */
+  failureCooldownMs?: number
+}
+
+export type RefreshReason = 'expiring' | 'renewal' | 'forced'
+
+/** Events for operators; payloads carry user ids and times, never a token. */
+export interface TokenEvents {
+  refresh: [{ userId: string, reason: RefreshReason, accessExpiresAt: number, refreshRotated: boolean }]
+  logout: [{ userId: string, reason: 'invalid_grant' | 'corrupt_record' | 'signed_out' }]
+  signIn: [{ userId: string }]
+  refreshFailed: [{ userId: string, reason: RefreshReason, error: string, transient: boolean }]
+}
+
+export interface GetOptions {
+  /** Refresh even when the stored access token looks fresh (Lightroom answered 401, "Refresh now"). */
+  force?: boolean
+  /** With force: only refresh while this is still the stored access token (a peer may have refreshed already). */
+  rejectedAccessToken?: string
+}
+
+/** For callers that have just read the user's set (one request, one store read). */
+export interface UsableOptions extends GetOptions {
+  /** The set the caller read a moment ago: decided from it, with no second read. */
+  from?: TokenSet | undefined
+}
+
+export interface RenewReport { scanned: number, renewed: number, failed: number, loggedOut: number }

@@ -1,0 +1,116 @@
+/**
+ * Builds the services of one registration from its resolved options: one keep-alive dispatcher for
+ * every outgoing call, the discovered provider, the store, and the managers that use them.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Agent } from 'undici'
+import { CurrentUser } from './auth/current-user.js'
+import { SessionManager } from './auth/session.js'
+import { TokenManager } from './auth/token-manager.js'
+import type { PluginContext } from './context.js'
+import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http/request.js'
+import { ImsClient } from './ims/client.js'
+import { discoverProvider, type ProviderMetadata } from './ims/discovery.js'
+import { IdTokenVerifier } from './ims/id-token.js'
+import { LightroomClient } from './lightroom/client.js'
+import type { ResolvedOptions } from './options.js'
+import { encryptedStore } from './store/encrypted.js'
+import { memoryBackend } from './store/memory.js'
+import type { TestingHooks } from './testing/hooks.js'
+
+function flowCookieNames (secure: boolean): { state: string, verifier: string } {
+  // `__Host-` cookies cannot be planted by a sibling subdomain or a plaintext response: that is what
+  // stops an attacker from pre-seeding the state and verifier (login CSRF).
+  const prefix = secure ? '__Host-' : ''
+  return { state: `${prefix}lr_oauth_state`, verifier: `${prefix}lr_oauth_verifier` }
+}
+
+export async function buildServices (fastify: FastifyInstance, options: ResolvedOptions, hooks: TestingHooks): Promise<PluginContext> {
+  const now = hooks.now ?? Date.now
+  const log = fastify.log
+  const dispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_CONNECTIONS_PER_ORIGIN })
+  fastify.addHook('onClose', async () => { await dispatcher.close() })
+
+  let provider: ProviderMetadata
+  try {
+    provider = await discoverProvider({ discoveryUrl: options.discoveryUrl, issuer: options.issuer, timeoutMs: options.httpTimeoutMs, dispatcher })
+  } catch (error) {
+    await dispatcher.close()
+    throw error
+  }
+
+  let store = options.store
+  if (store === undefined) {
+    log.warn('lightroom-ims: no "store" option: tokens are kept in memory under a random key and vanish on restart; pass encryptedStore(backend, { keys }) in production')
+    store = encryptedStore(memoryBackend(), { keys: [{ id: 'ephemeral', key: randomBytes(32) }] })
+  }
+  if (options.cookieSecretGenerated) {
+    log.warn('lightroom-ims: no "cookieSecret" option: sessions are signed with a random secret and end on restart')
+  }
+  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
+  // every URL we hand out live below it.
+  const routeBase = `${fastify.prefix}${options.routePrefix}`
+  const expectedCallback = `${routeBase}/callback`
+  if (options.redirectUrl.pathname !== expectedCallback) {
+    log.warn({ redirectPath: options.redirectUrl.pathname, callbackRoute: expectedCallback }, 'lightroom-ims: redirectUri does not point at the callback route; fine behind a rewriting proxy, otherwise sign-in will 404')
+  }
+
+  const ims = new ImsClient({
+    tokenEndpoint: provider.tokenEndpoint,
+    revocationEndpoint: provider.revocationEndpoint,
+    userinfoEndpoint: provider.userinfoEndpoint,
+    clientId: options.clientId,
+    clientSecret: options.clientSecret,
+    timeoutMs: options.httpTimeoutMs,
+    dispatcher,
+    ...hooks.imsRetry
+  })
+  const tokens = new TokenManager({
+    store,
+    ims,
+    log,
+    now,
+    refreshMarginMs: options.refreshMarginMs,
+    renewRefreshAfterMs: options.renewRefreshAfterMs,
+    sessionMaxAgeMs: options.sessionMaxAgeMs,
+    ...hooks.refreshLock
+  })
+  const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })
+  const idTokens = new IdTokenVerifier({
+    jwksUri: provider.jwksUri,
+    issuer: provider.issuer,
+    clientId: options.clientId,
+    algorithms: provider.idTokenAlgorithms,
+    clockToleranceSeconds: options.clockToleranceSeconds,
+    timeoutMs: options.httpTimeoutMs,
+    dispatcher,
+    now
+  })
+  // A sign-in that takes longer than 10 minutes fails anyway (IMS codes live 5): the flow cookies
+  // expire by themselves even when the callback never comes.
+  const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies, maxAge: 600 }
+  return {
+    options,
+    provider,
+    store,
+    ims,
+    idTokens,
+    sessions,
+    tokens,
+    currentUser: new CurrentUser(sessions, tokens),
+    now,
+    flowCookies: { ...flowCookieNames(options.secureCookies), options: flowCookieOptions },
+    routeBase,
+    loginPath: (returnTo) => returnTo === undefined ? `${routeBase}/login` : `${routeBase}/login?returnTo=${encodeURIComponent(returnTo)}`,
+    // A client holds configuration only, so one per call is cheap; all share this registration's keep-alive Agent.
+    lightroomApi: (accessToken) => new LightroomClient({
+      baseUrl: options.lightroomBaseUrl,
+      apiKey: options.clientId,
+      accessToken,
+      dispatcher,
+      timeoutMs: options.httpTimeoutMs,
+      ...hooks.lightroomRetry
+    })
+  }
+}
