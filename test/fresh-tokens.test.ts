@@ -3,18 +3,13 @@ import type { StoreBackend } from '../index.js'
 import { memoryBackend } from '../index.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import type { Browser } from './helpers/browser.js'
+import { fakeClock, type FakeClock } from './helpers/clock.js'
 import { harness, signIn, type Harness, type HarnessOptions } from './helpers/setup.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-/** A clock shared by the mock IMS and the plugin, so tests can move time by days. */
-function fakeClock (): { now: () => number, advance: (ms: number) => void } {
-  let t = Date.now()
-  return { now: () => t, advance: (ms) => { t += ms } }
-}
-
-async function signedIn (options: HarnessOptions & { clock?: ReturnType<typeof fakeClock> } = {}): Promise<Harness & { browser1: Browser, sub: string, cookie: string }> {
+async function signedIn (options: HarnessOptions & { clock?: FakeClock } = {}): Promise<Harness & { browser1: Browser, sub: string, cookie: string }> {
   const h = await harness({
     ...options,
     ims: { ...options.ims, ...(options.clock ? { now: options.clock.now } : {}) },

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose'
 import { Agent } from 'undici'
 import { IdTokenVerifier } from '../lib/ims/id-token.js'
+import { fakeClock } from './helpers/clock.js'
 
 const ISSUER = 'https://ims.test'
 const CLIENT = 'test-client'
@@ -71,12 +72,12 @@ test('the JWKS is fetched once, and again only for an unknown kid after a pause'
 })
 
 test('an unknown kid after the refetch floor triggers exactly one refetch (provider key rotation)', async (t) => {
-  const realNow = Date.now
   const before = jwksCalls
   const v = verifier()
   await v.verify(await sign({}))
-  t.teardown(() => { Date.now = realNow })
-  Date.now = () => realNow() + 60_000
+  const clock = fakeClock()
+  t.capture(Date, 'now', clock.now)
+  clock.advance(60_000)
   jwks.keys.push({ ...(await exportJWK(attacker.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' })
   t.teardown(() => { jwks.keys.pop() })
   const identity = await v.verify(await sign({}, { key: attacker.privateKey, kid: 'k2', expiresIn: Math.floor(Date.now() / 1000) + 3600 }))
@@ -90,12 +91,12 @@ test('an unreachable JWKS is an LR_INVALID_ID_TOKEN error, not a crash', async (
 })
 
 test('the JWKS is fetched again once a day, so a withdrawn key stops being trusted', async (t) => {
-  const realNow = Date.now
-  t.teardown(() => { Date.now = realNow })
   const v = verifier()
   await v.verify(await sign({}))
   const before = jwksCalls
-  Date.now = () => realNow() + 25 * 3_600_000
+  const clock = fakeClock()
+  t.capture(Date, 'now', clock.now)
+  clock.advance(25 * 3_600_000)
   const withdrawn = jwks.keys.splice(0, 1)
   t.teardown(() => { jwks.keys.unshift(...withdrawn) })
   await t.rejects(v.verify(await sign({}, { expiresIn: Math.floor(Date.now() / 1000) + 3600 })), { code: 'LR_INVALID_ID_TOKEN' })

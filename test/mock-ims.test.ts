@@ -6,6 +6,7 @@ import { request } from 'undici'
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
 import { createMockIms } from '../lib/testing/index.js'
 import type { MockIms, MockImsOptions } from '../lib/testing/index.js'
+import { fakeClock } from './helpers/clock.js'
 
 const CALLBACK = 'https://app.example/auth/lightroom/callback'
 const LR_SCOPES = 'openid,AdobeID,lr_partner_apis,offline_access'
@@ -293,13 +294,13 @@ test('revokeOnCodeReplay: a replay also kills what the first use got', async (t)
 })
 
 test('codes expire after codeLifetimeSeconds on the injected clock', async (t) => {
-  let now = Date.parse('2030-01-01T00:00:00Z')
-  const ims = await start(t, { now: () => now, codeLifetimeSeconds: 60 })
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
+  const ims = await start(t, { now: clock.now, codeLifetimeSeconds: 60 })
   const fresh = await codeFor(ims)
-  now += 59_999
+  clock.advance(59_999)
   t.equal((await exchange(ims, fresh)).status, 200)
   const stale = await codeFor(ims)
-  now += 60_000
+  clock.advance(60_000)
   t.match((await exchange(ims, stale)).json, { error: 'invalid_grant', error_description: /expired/ })
 })
 
@@ -442,9 +443,9 @@ test('a refresh may narrow scopes, never widen them', async (t) => {
 })
 
 test('refresh tokens belong to their client and expire', async (t) => {
-  let now = Date.parse('2030-01-01T00:00:00Z')
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
   const ims = await start(t, {
-    now: () => now,
+    now: clock.now,
     refreshTokenLifetimeSeconds: 3600,
     accessTokenLifetimeSeconds: 600,
     clients: [{ clientId: 'test-client', clientSecret: 'test-secret' }, { clientId: 'b', clientSecret: 'b-secret' }]
@@ -453,22 +454,22 @@ test('refresh tokens belong to their client and expire', async (t) => {
   const asB = await tokenCall(ims, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token as string }, basic('b', 'b-secret'))
   t.match(asB.json, { error: 'invalid_grant', error_description: /another client/ })
   const current = ims.activeRefreshTokens(ADA)[0] as string
-  now += 600_000
+  clock.advance(600_000)
   t.same(ims.introspect(tokens.access_token), { active: false }, 'access token expired')
   t.equal((await userinfo(ims, tokens.access_token)).status, 401)
-  now += 3_000_000
+  clock.advance(3_000_000)
   t.match((await refresh(ims, current)).json, { error: 'invalid_grant' })
   t.same(ims.activeRefreshTokens(ADA), [])
 })
 
 test('refreshTokenExpiry absolute: refreshed refresh tokens keep the first expiry', async (t) => {
-  let now = Date.parse('2030-01-01T00:00:00Z')
-  const ims = await start(t, { now: () => now, refreshTokenLifetimeSeconds: 1000, refreshTokenExpiry: 'absolute' })
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
+  const ims = await start(t, { now: clock.now, refreshTokenLifetimeSeconds: 1000, refreshTokenExpiry: 'absolute' })
   let tokens = await signIn(ims)
-  now += 600_000
+  clock.advance(600_000)
   tokens = (await refresh(ims, tokens.refresh_token as string)).json as unknown as Tokens
   t.equal(decodeJwt(tokens.refresh_token as string)['expires_in'], '400000')
-  now += 400_000
+  clock.advance(400_000)
   t.match((await refresh(ims, tokens.refresh_token as string)).json, { error: 'invalid_grant' })
 })
 

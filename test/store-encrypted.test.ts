@@ -5,6 +5,7 @@ import { encryptedStore, generateEncryptionKey, parseEncryptionKeys } from '../l
 import { memoryBackend } from '../lib/store/memory.js'
 import { kEncryptsAtRest } from '../lib/store/types.js'
 import type { StoreBackend, TokenStore } from '../lib/store/types.js'
+import { fakeClock } from './helpers/clock.js'
 
 const KEY_A = randomBytes(32)
 const KEY_B = randomBytes(32)
@@ -20,11 +21,6 @@ const tokens = {
   email: 'alice@example.com',
   tokenType: 'bearer',
   accessExpiresAt: 1_700_000_000_000
-}
-
-function fakeClock (start = 1_700_000_000_000): { now: () => number, advance: (ms: number) => void } {
-  let time = start
-  return { now: () => time, advance: (ms) => { time += ms } }
 }
 
 /** Builds an envelope by hand, following the documented format, to test what the store accepts. */

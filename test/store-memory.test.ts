@@ -1,10 +1,6 @@
 import { test } from 'tap'
 import { memoryBackend } from '../lib/store/memory.js'
-
-function fakeClock (start = 1_000_000): { now: () => number, advance: (ms: number) => void } {
-  let time = start
-  return { now: () => time, advance: (ms) => { time += ms } }
-}
+import { fakeClock } from './helpers/clock.js'
 
 async function collect (iterable: AsyncIterable<string>): Promise<string[]> {
   const keys: string[] = []
@@ -220,11 +216,11 @@ test('scan tolerates writes while iterating and never yields a key twice', async
 })
 
 test('getSync answers like get, expiry included', async (t) => {
-  let now = 1_000
-  const backend = memoryBackend({ now: () => now })
+  const clock = fakeClock()
+  const backend = memoryBackend({ now: clock.now })
   await backend.set('k', 'v', 100)
   t.equal(backend.getSync!('k'), 'v')
   t.equal(backend.getSync!('missing'), undefined)
-  now += 100
+  clock.advance(100)
   t.equal(backend.getSync!('k'), undefined)
 })

@@ -3,6 +3,7 @@ import { memoryBackend, type StoreBackend } from '../index.js'
 import { ImsClient } from '../lib/ims/client.js'
 import { TokenManager, tokenKey } from '../lib/auth/token-manager.js'
 import { isTokenSet, parseTokenResponse, type TokenSet } from '../lib/auth/token-set.js'
+import { fakeClock, type FakeClock } from './helpers/clock.js'
 import { KEY_A, KEY_B, harness, signIn, type Harness } from './helpers/setup.js'
 import { createMockIms } from '../lib/testing/index.js'
 import { encryptedStore } from '../index.js'
@@ -14,12 +15,11 @@ async function accessTokenOf (manager: TokenManager, userId: string, options?: {
   return (await manager.usable(userId, options)).accessToken
 }
 
-interface World extends Harness { sub: string, clock: { now: () => number, advance: (ms: number) => void }, manager: (extra?: Partial<ConstructorParameters<typeof TokenManager>[0]>) => TokenManager }
+interface World extends Harness { sub: string, clock: FakeClock, manager: (extra?: Partial<ConstructorParameters<typeof TokenManager>[0]>) => TokenManager }
 
 /** One signed-in user, and a way to build further token managers over the same store: "other processes". */
 async function world (backend?: StoreBackend): Promise<World> {
-  let now = Date.now()
-  const clock = { now: () => now, advance: (ms: number) => { now += ms } }
+  const clock = fakeClock()
   const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now }, ...(backend ? { backend } : {}) })
   await signIn(h.browser())
   const client = h.ims.clients[0]!
@@ -202,18 +202,17 @@ test('sign-in and sign-out while the store is down answer 503, not 500', async (
 })
 
 test('a refresh racing reencryptAll keeps the new grant: the same grant re-encoded is not a newer one', async (t) => {
-  let now = Date.now()
-  const clock = (): number => now
-  const ims = await createMockIms({ now: clock })
+  const clock = fakeClock()
+  const ims = await createMockIms({ now: clock.now })
   t.teardown(() => ims.close())
   const backend = memoryBackend()
-  const first = await harness({ sharedIms: ims, backend, plugin: { now: clock } })
+  const first = await harness({ sharedIms: ims, backend, plugin: { now: clock.now } })
   t.teardown(first.close)
   const browser = first.browser()
   await signIn(browser)
-  const rotated = await harness({ sharedIms: ims, backend, plugin: { now: clock, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
+  const rotated = await harness({ sharedIms: ims, backend, plugin: { now: clock.now, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
   t.teardown(rotated.close)
-  now += DAY
+  clock.advance(DAY)
   ims.fail('token', { delayMs: 300 })
   const pending = rotated.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -221,25 +220,24 @@ test('a refresh racing reencryptAll keeps the new grant: the same grant re-encod
   const during = await pending
   t.equal(during.statusCode, 200)
   t.equal(ims.introspect(during.json().token).active, true, 'the token handed out is the new, live one')
-  now += 10 * 60_000
+  clock.advance(10 * 60_000)
   const after = await rotated.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })
   t.equal(after.statusCode, 200, 'still signed in: the rotated grant was stored, not thrown away')
   t.equal(ims.count('token:refresh_token:error'), 0)
 })
 
 test('an instance without the newest key leaves records under it alone (rolling key rotation)', async (t) => {
-  let now = Date.now()
-  const clock = (): number => now
-  const ims = await createMockIms({ now: clock })
+  const clock = fakeClock()
+  const ims = await createMockIms({ now: clock.now })
   t.teardown(() => ims.close())
   const backend = memoryBackend()
-  const older = await harness({ sharedIms: ims, backend, plugin: { now: clock } })
+  const older = await harness({ sharedIms: ims, backend, plugin: { now: clock.now } })
   t.teardown(older.close)
-  const newer = await harness({ sharedIms: ims, backend, plugin: { now: clock, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
+  const newer = await harness({ sharedIms: ims, backend, plugin: { now: clock.now, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
   t.teardown(newer.close)
   const browser = older.browser()
   await signIn(browser)
-  now += DAY
+  clock.advance(DAY)
   t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'the new instance refreshed and wrote under key B')
   t.equal((await older.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 401, 'the old instance cannot read it')
   t.equal((await newer.app.inject({ url: '/token', headers: { cookie: browser.cookieHeader() } })).statusCode, 200, 'and did not delete it: the new instance still serves the user')

@@ -1,4 +1,8 @@
-/** A clock shared by the mock IMS and the plugin (`now` option of both): tests move time instead of waiting. */
+/**
+ * The one fake clock of the tests: pass `now` where code takes a clock (the mock IMS's and the
+ * plugin's `now` option, memoryBackend's), or `t.capture(Date, 'now', clock.now)` where it reads
+ * Date.now(). Time stands still until the test moves it, instead of waiting.
+ */
 export interface FakeClock {
   now: () => number
   advance: (ms: number) => void

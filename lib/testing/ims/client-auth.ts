@@ -6,11 +6,32 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { ImsContext, ImsRequest } from './context.js'
+import { repeatedParam, sendOAuthError } from '../shared/http.js'
 import type { MockImsClient } from './types.js'
 
 export type ClientAuth =
   | { ok: true, client: MockImsClient }
   | { ok: false, description: string, basic: boolean }
+
+/**
+ * What the token and revoke endpoints check first: a form body, no parameter
+ * repeated, and the client's credentials. Undefined when the error is sent.
+ */
+export function authenticatedForm (ctx: ImsContext, request: ImsRequest): { form: URLSearchParams, client: MockImsClient } | undefined {
+  const { res, form } = request
+  const refuse = (...args: [status: number, error: string, description: string, headers?: Record<string, string>]): undefined => {
+    sendOAuthError(res, ...args)
+    return undefined
+  }
+  if (!form) return refuse(400, 'invalid_request', 'the body must be application/x-www-form-urlencoded')
+  const repeated = repeatedParam(form)
+  if (repeated !== undefined) return refuse(400, 'invalid_request', `${repeated} is repeated`)
+  const auth = authenticateClient(ctx.settings.clients, request.req.headers, form, request.query)
+  // RFC 6749 §5.2: a failed Basic attempt is answered with a Basic challenge.
+  if (!auth.ok) return refuse(401, 'invalid_client', auth.description, auth.basic ? { 'WWW-Authenticate': 'Basic realm="ims"' } : {})
+  return { form, client: auth.client }
+}
 
 interface Offered {
   id: string | undefined

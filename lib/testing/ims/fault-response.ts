@@ -4,7 +4,7 @@
  */
 import { authorizeFault } from './authorize.js'
 import type { ImsContext, ImsRequest } from './context.js'
-import type { Delays } from '../shared/faults.js'
+import type { Delays } from '../shared/delays.js'
 import { sendOAuthError, sendText } from '../shared/http.js'
 import { statusPage } from './pages.js'
 import type { MockImsEndpoint, MockImsFault } from './types.js'

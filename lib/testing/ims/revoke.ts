@@ -2,24 +2,20 @@
  * Ending things: token revocation (RFC 7009, back channel) and logout (IMS's
  * front-channel redirect).
  */
-import { authenticateClient } from './client-auth.js'
+import { authenticatedForm } from './client-auth.js'
 import type { ImsContext, ImsRequest } from './context.js'
-import { redirect, repeatedParam, sendEmpty, sendHtml, sendOAuthError } from '../shared/http.js'
+import { redirect, sendEmpty, sendHtml, sendOAuthError } from '../shared/http.js'
 import { messagePage } from './pages.js'
 import { isHttpUrl } from './settings.js'
 
 export function handleRevoke (ctx: ImsContext, request: ImsRequest): void {
-  const { res, form } = request
-  if (!form) return sendOAuthError(res, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded')
-  const repeated = repeatedParam(form)
-  if (repeated !== undefined) return sendOAuthError(res, 400, 'invalid_request', `${repeated} is repeated`)
-  const auth = authenticateClient(ctx.settings.clients, request.req.headers, form, request.query)
-  if (!auth.ok) return sendOAuthError(res, 401, 'invalid_client', auth.description, auth.basic ? { 'WWW-Authenticate': 'Basic realm="ims"' } : {})
-  const token = form.get('token')
-  if (token === null) return sendOAuthError(res, 400, 'invalid_request', 'token is required')
-  ctx.ledger.revokeToken(token, auth.client.clientId)
+  const checked = authenticatedForm(ctx, request)
+  if (!checked) return
+  const token = checked.form.get('token')
+  if (token === null) return sendOAuthError(request.res, 400, 'invalid_request', 'token is required')
+  ctx.ledger.revokeToken(token, checked.client.clientId)
   // RFC 7009 §2.2: unknown tokens get the same 200, so revocation tells nothing.
-  sendEmpty(res, 200)
+  sendEmpty(request.res, 200)
 }
 
 /**

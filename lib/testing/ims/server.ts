@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ImsContext, ImsRequest } from './context.js'
 import { endpointPaths, issuerPath } from './discovery.js'
 import { playFault } from './fault-response.js'
-import { Delays, FaultQueue } from '../shared/faults.js'
+import { imsFaultQueue } from './faults.js'
+import { Delays } from '../shared/delays.js'
 import { BodyTooLargeError, closableServer, formParams, listenOrigin, readBody, sendHtml, sendOAuthError, splitTarget } from '../shared/http.js'
 import { createSigner } from './keys.js'
 import { Ledger } from './ledger.js'
@@ -27,7 +28,7 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
   const settings = resolveSettings(options)
   const signer = await createSigner()
   const ledger = new Ledger(settings.now)
-  const faults = new FaultQueue()
+  const faults = imsFaultQueue()
   const delays = new Delays()
   const counts = new Map<string, number>()
   const bump = (key: string): void => { counts.set(key, (counts.get(key) ?? 0) + 1) }

@@ -4,28 +4,22 @@
  */
 import { createHash } from 'node:crypto'
 import { PKCE_VALUE, parseScopes } from './authorize.js'
-import { authenticateClient } from './client-auth.js'
+import { authenticatedForm } from './client-auth.js'
 import type { ImsContext, ImsRequest } from './context.js'
-import { repeatedParam, sendJson, sendOAuthError } from '../shared/http.js'
+import { sendJson, sendOAuthError } from '../shared/http.js'
 import type { CodeRecord, Grant } from './ledger.js'
 import { mintTokens } from './mint.js'
 import type { MockImsClient } from './types.js'
 
 export async function handleToken (ctx: ImsContext, request: ImsRequest): Promise<void> {
-  const { res, form } = request
-  if (!form) return sendOAuthError(res, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded')
-  const repeated = repeatedParam(form)
-  if (repeated !== undefined) return sendOAuthError(res, 400, 'invalid_request', `${repeated} is repeated`)
-
-  const auth = authenticateClient(ctx.settings.clients, request.req.headers, form, request.query)
-  if (!auth.ok) {
-    // RFC 6749 §5.2: a failed Basic attempt is answered with a Basic challenge.
-    return sendOAuthError(res, 401, 'invalid_client', auth.description, auth.basic ? { 'WWW-Authenticate': 'Basic realm="ims"' } : {})
-  }
+  const checked = authenticatedForm(ctx, request)
+  if (!checked) return
+  const { form, client } = checked
+  const { res } = request
 
   const grantType = form.get('grant_type')
-  if (grantType === 'authorization_code') return await exchangeCode(ctx, request, form, auth.client)
-  if (grantType === 'refresh_token') return await refresh(ctx, request, form, auth.client)
+  if (grantType === 'authorization_code') return await exchangeCode(ctx, request, form, client)
+  if (grantType === 'refresh_token') return await refresh(ctx, request, form, client)
   if (grantType === null) return sendOAuthError(res, 400, 'invalid_request', 'grant_type is required')
   sendOAuthError(res, 400, 'unsupported_grant_type', `unsupported grant_type: ${grantType}`)
 }

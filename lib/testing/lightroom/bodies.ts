@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { MockImsUser } from '../ims/types.js'
+import { sendText } from '../shared/http.js'
 import type { MockLightroomEntitlement, MockLightroomUser } from './types.js'
 
 /** Lightroom's anti-JSON-hijacking prefix, on success and error bodies alike. */
@@ -22,17 +23,7 @@ const CREATED = '2021-06-01T09:30:00.000Z'
 const UPDATED = '2024-02-15T17:45:12.345Z'
 
 export function sendLightroomJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  sendRaw(res, status, HIJACK_PREFIX + JSON.stringify(body), 'application/json;charset=utf-8', headers)
-}
-
-export function sendRaw (res: ServerResponse, status: number, text: string, contentType: string | undefined, headers: Record<string, string> = {}): void {
-  res.writeHead(status, {
-    ...(contentType === undefined ? {} : { 'Content-Type': contentType }),
-    'Cache-Control': 'no-store',
-    'Content-Length': String(Buffer.byteLength(text)),
-    ...headers
-  })
-  res.end(text)
+  sendText(res, status, HIJACK_PREFIX + JSON.stringify(body), 'application/json;charset=utf-8', headers)
 }
 
 /** The mock's own error body for a status with no documented one. */

@@ -1,41 +1,18 @@
 /**
- * Queued faults of the mock Lightroom, per endpoint plus a '*' queue that any
- * endpoint draws from once its own queue is empty.
+ * The mock Lightroom's fault queue: one queue per endpoint plus a '*' queue
+ * that any endpoint draws from once its own queue is empty.
  */
+import { FaultQueue, checkDelay, checkStatus } from '../shared/faults.js'
 import type { MockLightroomEndpoint, MockLightroomFault } from './types.js'
 
-type Target = MockLightroomEndpoint | '*'
+export type LightroomFaultTarget = MockLightroomEndpoint | '*'
 
-export class LightroomFaults {
-  readonly #queues = new Map<Target, Array<{ fault: MockLightroomFault, remaining: number }>>()
+export function lightroomFaultQueue (): FaultQueue<LightroomFaultTarget, MockLightroomFault> {
+  return new FaultQueue(checkLightroomFault)
+}
 
-  add (target: Target, fault: MockLightroomFault, times: number): void {
-    if (!Number.isInteger(times) || times < 1) throw new TypeError('fail(): `times` must be a positive integer')
-    if ('status' in fault && (!Number.isInteger(fault.status) || fault.status < 100 || fault.status > 599)) {
-      throw new TypeError('fail(): `status` must be an HTTP status code')
-    }
-    if ('delayMs' in fault && (!Number.isFinite(fault.delayMs) || fault.delayMs < 0)) {
-      throw new TypeError('fail(): `delayMs` must be a non-negative number')
-    }
-    const queue = this.#queues.get(target) ?? []
-    queue.push({ fault: { ...fault }, remaining: times })
-    this.#queues.set(target, queue)
-  }
-
-  take (endpoint: MockLightroomEndpoint): MockLightroomFault | undefined {
-    return this.#takeFrom(endpoint) ?? this.#takeFrom('*')
-  }
-
-  clear (): void {
-    this.#queues.clear()
-  }
-
-  #takeFrom (target: Target): MockLightroomFault | undefined {
-    const queue = this.#queues.get(target)
-    const head = queue?.[0]
-    if (queue === undefined || head === undefined) return undefined
-    head.remaining -= 1
-    if (head.remaining === 0) queue.shift()
-    return head.fault
-  }
+function checkLightroomFault (fault: MockLightroomFault): void {
+  // Unlike the IMS mock's, no Lightroom fault has an optional status: undefined is refused too.
+  if ('status' in fault) checkStatus(fault.status)
+  if ('delayMs' in fault) checkDelay(fault.delayMs)
 }

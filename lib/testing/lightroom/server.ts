@@ -6,13 +6,13 @@
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Delays } from '../shared/faults.js'
-import { closableServer, listenOrigin, splitTarget } from '../shared/http.js'
+import { Delays } from '../shared/delays.js'
+import { closableServer, listenOrigin, sendText, splitTarget } from '../shared/http.js'
 import type { MockIms, MockImsUser } from '../ims/types.js'
 import {
-  INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, sendRaw, statusError
+  INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, statusError
 } from './bodies.js'
-import { LightroomFaults } from './faults.js'
+import { lightroomFaultQueue } from './faults.js'
 import type {
   MockLightroom, MockLightroomEndpoint, MockLightroomFault, MockLightroomOptions, MockLightroomRequest
 } from './types.js'
@@ -33,7 +33,7 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
   if (ims === undefined || typeof ims.introspect !== 'function') throw new TypeError('createMockLightroom: `ims` must be a mock IMS')
   const apiKeys = [...(options.apiKeys ?? ims.clients.map((client) => client.clientId))]
   const users = new Map(Object.entries(options.users ?? {}).map(([sub, user]) => [sub, { ...user }]))
-  const faults = new LightroomFaults()
+  const faults = lightroomFaultQueue()
   const delays = new Delays()
   const counts = new Map<string, number>()
   const log: MockLightroomRequest[] = []
@@ -56,7 +56,7 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     res.once('close', () => { if (!res.writableFinished) bump(`${name}:reset`) })
 
     if (req.method !== 'GET') return sendLightroomJson(res, 405, statusError(405), { Allow: 'GET' })
-    const fault = endpoint === undefined ? undefined : faults.take(endpoint)
+    const fault = endpoint === undefined ? undefined : faults.take(endpoint, '*')
     if (fault !== undefined && !(await playFault(req, res, fault))) return
     // The gateway checks the key before anything else, and health needs nothing more.
     if (apiKey === undefined || !apiKeys.includes(apiKey)) return sendLightroomJson(res, 403, INVALID_API_KEY)
@@ -79,10 +79,10 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     const headers: Record<string, string> = fault.retryAfter === undefined ? {} : { 'Retry-After': String(fault.retryAfter) }
     if (fault.body !== undefined) {
       const json = /^\s*(?:while|[[{])/.test(fault.body)
-      sendRaw(res, fault.status, fault.body, json ? 'application/json;charset=utf-8' : 'text/html;charset=utf-8', headers)
+      sendText(res, fault.status, fault.body, json ? 'application/json;charset=utf-8' : 'text/html;charset=utf-8', headers)
     } else if (fault.status === 429) {
       // Lightroom's rate limiter answers with no body at all: clients must not expect JSON.
-      sendRaw(res, 429, '', undefined, headers)
+      sendText(res, 429, '', undefined, headers)
     } else {
       sendLightroomJson(res, fault.status, statusError(fault.status), headers)
     }

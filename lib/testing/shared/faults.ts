@@ -1,33 +1,43 @@
 /**
- * Queued faults per endpoint, and the delays they cause. Delays are tracked so
- * that close() can cut them short: a test must never hang on a mock it closed.
+ * Queued faults, per target (an endpoint, or a wildcard such as the Lightroom
+ * mock's '*'). Each mock says which faults are valid; the queue checks them
+ * when they are added, so a bad fault fails the test's fail() call rather than
+ * a request later.
  */
-import type { MockImsEndpoint, MockImsFault } from '../ims/types.js'
 
-interface QueuedFault {
-  fault: MockImsFault
+interface QueuedFault<Fault> {
+  fault: Fault
   remaining: number
 }
 
-export class FaultQueue {
-  readonly #queues = new Map<MockImsEndpoint, QueuedFault[]>()
+export class FaultQueue<Target, Fault extends object> {
+  readonly #queues = new Map<Target, Array<QueuedFault<Fault>>>()
+  readonly #check: (fault: Fault) => void
 
-  add (endpoint: MockImsEndpoint, fault: MockImsFault, times: number): void {
-    if (!Number.isInteger(times) || times < 1) throw new TypeError('fail(): `times` must be a positive integer')
-    checkFault(fault)
-    const queue = this.#queues.get(endpoint) ?? []
-    queue.push({ fault: { ...fault }, remaining: times })
-    this.#queues.set(endpoint, queue)
+  /** `check` throws a TypeError for a fault the mock cannot play. */
+  constructor (check: (fault: Fault) => void) {
+    this.#check = check
   }
 
-  /** The fault for the next request to this endpoint, if one is queued. */
-  take (endpoint: MockImsEndpoint): MockImsFault | undefined {
-    const queue = this.#queues.get(endpoint)
-    const head = queue?.[0]
-    if (!queue || !head) return undefined
-    head.remaining -= 1
-    if (head.remaining === 0) queue.shift()
-    return head.fault
+  add (target: Target, fault: Fault, times: number): void {
+    if (!Number.isInteger(times) || times < 1) throw new TypeError('fail(): `times` must be a positive integer')
+    this.#check(fault)
+    const queue = this.#queues.get(target) ?? []
+    queue.push({ fault: { ...fault }, remaining: times })
+    this.#queues.set(target, queue)
+  }
+
+  /** The fault for the next request, from the first of these targets that has one queued. */
+  take (...targets: Target[]): Fault | undefined {
+    for (const target of targets) {
+      const queue = this.#queues.get(target)
+      const head = queue?.[0]
+      if (queue === undefined || head === undefined) continue
+      head.remaining -= 1
+      if (head.remaining === 0) queue.shift()
+      return head.fault
+    }
+    return undefined
   }
 
   clear (): void {
@@ -35,35 +45,12 @@ export class FaultQueue {
   }
 }
 
-function checkFault (fault: MockImsFault): void {
-  const status = 'status' in fault ? fault.status : undefined
-  if (status !== undefined && (!Number.isInteger(status) || status < 100 || status > 599)) {
-    throw new TypeError('fail(): `status` must be an HTTP status code')
-  }
-  if ('delayMs' in fault && (!Number.isFinite(fault.delayMs) || fault.delayMs < 0)) {
-    throw new TypeError('fail(): `delayMs` must be a non-negative number')
-  }
+/** For a mock's fault check: `status` must be an HTTP status code. */
+export function checkStatus (status: number): void {
+  if (!Number.isInteger(status) || status < 100 || status > 599) throw new TypeError('fail(): `status` must be an HTTP status code')
 }
 
-/** Timers that resolve to true when they ran out, or false when cancelled by close(). */
-export class Delays {
-  readonly #pending = new Map<NodeJS.Timeout, (ran: boolean) => void>()
-
-  async wait (ms: number): Promise<boolean> {
-    return await new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(timer)
-        resolve(true)
-      }, ms)
-      this.#pending.set(timer, resolve)
-    })
-  }
-
-  cancelAll (): void {
-    for (const [timer, resolve] of this.#pending) {
-      clearTimeout(timer)
-      resolve(false)
-    }
-    this.#pending.clear()
-  }
+/** For a mock's fault check: `delayMs` must be a non-negative number. */
+export function checkDelay (delayMs: number): void {
+  if (!Number.isFinite(delayMs) || delayMs < 0) throw new TypeError('fail(): `delayMs` must be a non-negative number')
 }

@@ -1,6 +1,7 @@
 /**
- * Bare node:http plumbing: bounded body reading, and the few response shapes
- * IMS uses (JSON that must not be cached, HTML pages, redirects, empty 200s).
+ * Bare node:http plumbing both mocks use: bounded body reading, request
+ * targets, the few response shapes they answer with (JSON that must not be
+ * cached, text and HTML pages, redirects, empty 200s), listening and closing.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -74,9 +75,10 @@ export function sendOAuthError (res: ServerResponse, status: number, error: stri
   sendJson(res, status, description === undefined ? { error } : { error, error_description: description }, headers)
 }
 
-export function sendText (res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+/** `contentType` undefined: no Content-Type at all, as for Lightroom's empty 429. */
+export function sendText (res: ServerResponse, status: number, text: string, contentType: string | undefined, headers: Record<string, string> = {}): void {
   res.writeHead(status, {
-    'Content-Type': contentType,
+    ...(contentType === undefined ? {} : { 'Content-Type': contentType }),
     'Cache-Control': 'no-store',
     'Content-Length': String(Buffer.byteLength(text)),
     ...headers

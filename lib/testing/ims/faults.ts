@@ -1,0 +1,13 @@
+/** The mock IMS's fault queue: one queue per endpoint. */
+import { FaultQueue, checkDelay, checkStatus } from '../shared/faults.js'
+import type { MockImsEndpoint, MockImsFault } from './types.js'
+
+export function imsFaultQueue (): FaultQueue<MockImsEndpoint, MockImsFault> {
+  return new FaultQueue(checkImsFault)
+}
+
+function checkImsFault (fault: MockImsFault): void {
+  // An oauthError fault's status is optional: undefined picks the error's usual one.
+  if ('status' in fault && fault.status !== undefined) checkStatus(fault.status)
+  if ('delayMs' in fault) checkDelay(fault.delayMs)
+}
