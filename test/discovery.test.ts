@@ -44,6 +44,33 @@ test('transient discovery failures are retried, then a clear start-up error name
   await t.rejects(discoverProvider({ discoveryUrl: ims.discoveryUrl, issuer: undefined, timeoutMs: 200, dispatcher, sleep: noSleep, attempts: 1 }), /could not be fetched/)
 })
 
+test('discovery backs off from 250 ms with jitter, honours a capped Retry-After, and does not retry what cannot pass', async (t) => {
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  const waits: number[] = []
+  const sleep = async (ms: number): Promise<void> => { waits.push(ms) }
+  ims.fail('discovery', { status: 502 }, 2)
+  await discoverProvider({ discoveryUrl: ims.discoveryUrl, issuer: undefined, timeoutMs: 2000, dispatcher, sleep })
+  t.equal(waits.length, 2)
+  t.ok(waits[0]! >= 125 && waits[0]! <= 250, `first wait ${waits[0]} in [125, 250]`)
+  t.ok(waits[1]! >= 250 && waits[1]! <= 500, `second wait ${waits[1]} in [250, 500]`)
+
+  waits.length = 0
+  ims.fail('discovery', { status: 429, retryAfter: 1 })
+  ims.fail('discovery', { status: 503, retryAfter: 120 })
+  await discoverProvider({ discoveryUrl: ims.discoveryUrl, issuer: undefined, timeoutMs: 2000, dispatcher, sleep })
+  t.same(waits, [1000, 2000], 'Retry-After in ms, capped at 2 s: a deploy should fail fast')
+
+  waits.length = 0
+  const before = ims.count('discovery')
+  ims.fail('discovery', { status: 404 }, 3)
+  await t.rejects(discoverProvider({ discoveryUrl: ims.discoveryUrl, issuer: undefined, timeoutMs: 2000, dispatcher, sleep }), /answered HTTP 404/)
+  t.equal(ims.count('discovery') - before, 1, 'a 404 is final')
+  await t.rejects(discoverProvider({ discoveryUrl: 'http://127.0.0.1:99999/.well-known/openid-configuration', issuer: undefined, timeoutMs: 2000, dispatcher, sleep }), /could not be fetched/)
+  t.same(waits, [], 'nor is a URL that cannot be called')
+  ims.clearFaults()
+})
+
 test('an HTML answer (the bare-host trap) explains the IMS discovery URL', async (t) => {
   const ims = await createMockIms()
   t.teardown(() => ims.close())

@@ -6,6 +6,8 @@ import { Agent } from 'undici'
 import { IdTokenVerifier } from '../lib/ims/id-token.js'
 import { fakeClock } from './helpers/clock.js'
 
+type Tap = Parameters<Parameters<typeof test>[0]>[0]
+
 const ISSUER = 'https://ims.test'
 const CLIENT = 'test-client'
 const dispatcher = new Agent()
@@ -101,4 +103,48 @@ test('the JWKS is fetched again once a day, so a withdrawn key stops being trust
   t.teardown(() => { jwks.keys.unshift(...withdrawn) })
   await t.rejects(v.verify(await sign({}, { expiresIn: Math.floor(Date.now() / 1000) + 3600 })), { code: 'LR_INVALID_ID_TOKEN' })
   t.equal(jwksCalls - before, 1, 'refetched after a day, and the withdrawn key is gone')
+})
+
+/** A JWKS server whose answer to call n (1-based) the test decides; undefined never answers. */
+async function flakyJwks (t: Tap, answer: (call: number) => number | undefined): Promise<{ uri: string, calls: () => number }> {
+  let calls = 0
+  const flaky = createServer((_req, res) => {
+    const status = answer(++calls)
+    if (status === undefined) return
+    res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? JSON.stringify(jwks) : '{}')
+  })
+  await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => { flaky.closeAllConnections(); flaky.close(resolve) }))
+  return { uri: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/keys`, calls: () => calls }
+}
+
+function flakyVerifier (jwksUri: string, waits: number[], timeoutMs = 2000): IdTokenVerifier {
+  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs, dispatcher, sleep: async (ms) => { waits.push(ms) } })
+}
+
+test('a JWKS blip (503) gets one quick second chance: the user is waiting on the callback', async (t) => {
+  const { uri, calls } = await flakyJwks(t, (call) => call === 1 ? 503 : 200)
+  const waits: number[] = []
+  t.equal((await flakyVerifier(uri, waits).verify(await sign({}))).sub, 'user@AdobeID')
+  t.equal(calls(), 2)
+  t.equal(waits.length, 1)
+  t.ok(waits[0]! >= 125 && waits[0]! <= 250, `a short wait (${waits[0]})`)
+})
+
+test('a JWKS that keeps failing: two calls, then LR_INVALID_ID_TOKEN naming the status', async (t) => {
+  const { uri, calls } = await flakyJwks(t, () => 503)
+  const waits: number[] = []
+  await t.rejects(flakyVerifier(uri, waits).verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN', message: /JWKS answered HTTP 503/ })
+  t.equal(calls(), 2)
+  const { uri: missing, calls: missingCalls } = await flakyJwks(t, () => 404)
+  await t.rejects(flakyVerifier(missing, waits).verify(await sign({})), { message: /JWKS answered HTTP 404/ })
+  t.equal(missingCalls(), 1, 'a 404 is not retried')
+})
+
+test('a JWKS slower than timeoutMs is tried twice, each attempt bounded, then fails as a timeout', async (t) => {
+  const { uri, calls } = await flakyJwks(t, () => undefined)
+  const started = Date.now()
+  await t.rejects(flakyVerifier(uri, [], 200).verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN', message: /timeout|timed out/i })
+  t.equal(calls(), 2)
+  t.ok(Date.now() - started < 3000, 'gave up quickly')
 })

@@ -6,7 +6,7 @@ import tap, { test } from 'tap'
 import { Agent } from 'undici'
 import { ImsError } from '../lib/errors.js'
 import { closeSharedDispatcher } from '../lib/http/request.js'
-import { ImsClient, parseRetryAfter } from '../lib/ims/client.js'
+import { ImsClient } from '../lib/ims/client.js'
 import type { ImsClientOptions } from '../lib/ims/client.js'
 
 /** tap's per-test object, with its plugins. */
@@ -356,15 +356,4 @@ test('revoke and userinfo without a configured endpoint fail clearly', async (t)
   const ims = new ImsClient({ tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'c', clientSecret: CLIENT_SECRET })
   t.match(await imsFailure(t, ims.revoke(REFRESH_TOKEN)), { error: 'not_supported', transient: false, message: /revocationEndpoint/ })
   t.match(await imsFailure(t, ims.userinfo(ACCESS_TOKEN)), { error: 'not_supported', message: /userinfoEndpoint/ })
-})
-
-test('Retry-After: delta-seconds or an HTTP date, anything else ignored', async (t) => {
-  const now = Date.UTC(2025, 0, 15, 12, 0, 0)
-  t.equal(parseRetryAfter(undefined, now), undefined)
-  t.equal(parseRetryAfter(' 120 ', now), 120)
-  t.equal(parseRetryAfter('Wed, 15 Jan 2025 12:00:30 GMT', now), 30)
-  t.equal(parseRetryAfter('Wed, 15 Jan 2025 11:00:00 GMT', now), 0, 'a date in the past means now')
-  t.equal(parseRetryAfter('soon', now), undefined)
-  t.equal(parseRetryAfter('-5', now), undefined)
-  t.equal(parseRetryAfter('Wed, 99 Foo 2025', now), undefined)
 })

@@ -1,10 +1,12 @@
 /**
  * The one way this package talks HTTP: a shared keep-alive undici Agent and
- * two tiny helpers that always read the whole body (so the socket goes back
- * to the pool) and always carry explicit timeouts.
+ * small helpers that always read the whole body (so the socket goes back to
+ * the pool) and always carry explicit timeouts. When to retry is ./retry.ts.
  */
 import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
+import { FINAL, isTransientStatus, parseRetryAfter, retry, transientFailureKind } from './retry.js'
+import type { RetryPolicy } from './retry.js'
 
 /** Idle sockets live a little while: token calls come in bursts, then stop. */
 export const KEEP_ALIVE_TIMEOUT_MS = 10_000
@@ -34,6 +36,8 @@ export interface CallOptions {
   timeoutMs: number
   dispatcher?: Dispatcher | undefined
   headers?: Record<string, string> | undefined
+  /** The caller's own abort (jose's JWKS timeout), on top of timeoutMs. */
+  signal?: AbortSignal | undefined
 }
 
 export interface HttpResponse {
@@ -52,7 +56,9 @@ async function call (url: string, method: 'GET' | 'POST', body: string | undefin
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     // headers/body timeouts are per phase and coarse above 1 s; this caps the total.
-    signal: AbortSignal.timeout(opts.timeoutMs)
+    signal: opts.signal === undefined
+      ? AbortSignal.timeout(opts.timeoutMs)
+      : AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
   })
   const text = await res.body.text()
   return { status: res.statusCode, headers: res.headers, text }
@@ -79,28 +85,34 @@ export function headerValue (res: HttpResponse, name: string): string | undefine
   return Array.isArray(value) ? value[0] : value
 }
 
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'
-])
-const NETWORK_CODES = new Set([
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE',
-  'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN'
-])
+/** Carries a 429/5xx answer through retry(), which retries failures only. */
+class TransientAnswer extends Error {
+  constructor (readonly response: HttpResponse) {
+    super(`HTTP ${response.status}`)
+  }
+}
 
 /**
- * Names a transport failure that may well succeed if tried again, or
- * undefined for anything else (bad URL, TLS rejection, a bug), which retrying
- * within seconds would not fix.
+ * GET, tried again after a 429, a 5xx, a timeout or a reset. Resolves the
+ * last answer whatever its status, for the caller to judge; rejects with the
+ * last transport failure. Once the caller's signal has fired, nothing is
+ * retried: it has stopped waiting.
  */
-export function transientFailureKind (err: unknown): 'timeout' | 'network' | undefined {
-  if (typeof err !== 'object' || err === null) return undefined
-  if ((err as { name?: unknown }).name === 'TimeoutError') return 'timeout'
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string') {
-    if (TIMEOUT_CODES.has(code)) return 'timeout'
-    if (NETWORK_CODES.has(code)) return 'network'
+export async function getWithRetries (url: string, opts: CallOptions, policy: RetryPolicy): Promise<HttpResponse> {
+  try {
+    return await retry(policy, async () => {
+      const res = await get(url, opts)
+      if (isTransientStatus(res.status)) throw new TransientAnswer(res)
+      return res
+    }, (failure) => {
+      if (opts.signal?.aborted === true) return FINAL
+      if (failure instanceof TransientAnswer) {
+        return { transient: true, retryAfterSeconds: parseRetryAfter(headerValue(failure.response, 'retry-after'), Date.now()) }
+      }
+      return { transient: transientFailureKind(failure) !== undefined }
+    })
+  } catch (failure) {
+    if (failure instanceof TransientAnswer) return failure.response
+    throw failure
   }
-  // Node's happy-eyeballs connect reports every address tried in one AggregateError.
-  if (err instanceof AggregateError) return transientFailureKind(err.errors[0])
-  return undefined
 }

@@ -5,10 +5,11 @@
  * token, code or secret into an error message.
  */
 import type { Dispatcher } from 'undici'
-import { setTimeout as delay } from 'node:timers/promises'
 import { ImsError } from '../errors.js'
-import { formPost, get, headerValue, transientFailureKind } from '../http/request.js'
+import { formPost, get, headerValue } from '../http/request.js'
 import type { HttpResponse } from '../http/request.js'
+import { FINAL, isTransientStatus, parseRetryAfter, retry, transientFailureKind } from '../http/retry.js'
+import type { RetryPolicy } from '../http/retry.js'
 
 export interface ImsClientOptions {
   tokenEndpoint: string
@@ -43,18 +44,17 @@ type Json = Record<string, unknown>
 export class ImsClient {
   readonly #opts: ImsClientOptions
   readonly #timeoutMs: number
-  readonly #retries: number
-  readonly #baseDelayMs: number
-  readonly #maxDelayMs: number
-  readonly #sleep: (ms: number) => Promise<void>
+  readonly #retry: RetryPolicy
 
   constructor (opts: ImsClientOptions) {
     this.#opts = opts
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    this.#retries = opts.retries ?? DEFAULT_RETRIES
-    this.#baseDelayMs = opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS
-    this.#maxDelayMs = opts.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS
-    this.#sleep = opts.sleep ?? (async (ms) => { await delay(ms) })
+    this.#retry = {
+      retries: opts.retries ?? DEFAULT_RETRIES,
+      baseDelayMs: opts.retryBaseDelayMs ?? DEFAULT_RETRY_BASE_DELAY_MS,
+      maxDelayMs: opts.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS,
+      sleep: opts.sleep
+    }
   }
 
   /**
@@ -65,7 +65,7 @@ export class ImsClient {
    * first attempt may have consumed the grant, so invalid_grant is ambiguous.
    */
   async refresh (refreshToken: string, extra?: { scope?: string | undefined }): Promise<Json> {
-    const res = await this.#withRetries(this.#retries, [refreshToken], async () =>
+    const res = await this.#withRetries(this.#retry.retries, [refreshToken], async () =>
       await formPost(this.#opts.tokenEndpoint, {
         grant_type: 'refresh_token',
         refresh_token: refreshToken,
@@ -91,13 +91,13 @@ export class ImsClient {
   /** IMS answers 200 with an empty body; revoking a refresh token also kills its access tokens. */
   async revoke (token: string, hint?: 'refresh_token' | 'access_token'): Promise<void> {
     const url = this.#endpoint(this.#opts.revocationEndpoint, 'revocationEndpoint')
-    await this.#withRetries(Math.min(this.#retries, MAX_INTERACTIVE_RETRIES), [token], async () =>
+    await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [token], async () =>
       await formPost(url, { token, token_type_hint: hint, ...this.#clientAuth() }, this.#callOptions()))
   }
 
   async userinfo (accessToken: string): Promise<Json> {
     const url = this.#endpoint(this.#opts.userinfoEndpoint, 'userinfoEndpoint')
-    const res = await this.#withRetries(Math.min(this.#retries, MAX_INTERACTIVE_RETRIES), [accessToken], async () =>
+    const res = await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [accessToken], async () =>
       await get(url, this.#callOptions({ authorization: `Bearer ${accessToken}` })))
     return jsonBody(res)
   }
@@ -127,30 +127,13 @@ export class ImsClient {
    * resolves only a 2xx. `secrets` are what this call sent that must never be
    * echoed back into an error.
    */
-  async #withRetries (retries: number, secrets: string[], attempt: () => Promise<HttpResponse>): Promise<HttpResponse> {
+  async #withRetries (retries: number, secrets: string[], send: () => Promise<HttpResponse>): Promise<HttpResponse> {
     const allSecrets = [...secrets, this.#opts.clientSecret]
-    let previous: ImsError | undefined
-    for (let n = 0; ; n++) {
-      const outcome = await attempt().then(
-        (res) => res.status >= 200 && res.status < 300 ? res : httpFailure(res, allSecrets, previous),
-        transportFailure)
-      if (!(outcome instanceof ImsError)) return outcome
-      if (!outcome.transient || n >= retries) throw outcome
-      previous = outcome
-      await this.#sleep(this.#retryDelay(n, outcome.retryAfterSeconds))
-    }
-  }
-
-  /**
-   * The server's Retry-After wins when present (it knows best), capped so a
-   * hostile or mistaken header cannot stall us. Otherwise exponential backoff
-   * with "equal jitter": half the step fixed, half random, so instances that
-   * failed together spread out but still back off.
-   */
-  #retryDelay (n: number, retryAfterSeconds: number | undefined): number {
-    if (retryAfterSeconds !== undefined) return Math.min(retryAfterSeconds * 1000, this.#maxDelayMs)
-    const step = Math.min(this.#baseDelayMs * 2 ** n, this.#maxDelayMs)
-    return Math.round(step / 2 + Math.random() * step / 2)
+    return await retry({ ...this.#retry, retries }, async (previous) => {
+      const res = await send().catch((err: unknown) => { throw transportFailure(err) })
+      if (res.status >= 200 && res.status < 300) return res
+      throw httpFailure(res, allSecrets, previous instanceof ImsError ? previous : undefined)
+    }, (failure) => failure instanceof ImsError ? failure : FINAL)
   }
 }
 
@@ -176,8 +159,8 @@ function httpFailure (res: HttpResponse, secrets: string[], previous: ImsError |
   const body = parseJsonObject(res.text)
   const oauthError = typeof body?.error === 'string' && body.error !== '' ? scrub(body.error, secrets) : undefined
   const description = typeof body?.error_description === 'string' ? scrub(body.error_description, secrets) : undefined
-  // 408 and 429 say "not now", 5xx "not us": all may pass. Any other 4xx will not change on retry.
-  const transient = res.status >= 500 || res.status === 429 || res.status === 408
+  // 408 is "not now" too, for IMS; the Lightroom client must not retry it (Adobe's rules for partners).
+  const transient = isTransientStatus(res.status) || res.status === 408
   return new ImsError({
     error: oauthError ?? 'http',
     description,
@@ -207,16 +190,4 @@ function scrub (text: string, secrets: string[]): string {
     if (secret !== '') out = out.split(secret).join('[redacted]')
   }
   return out.length > MAX_ECHOED_CHARS ? `${out.slice(0, MAX_ECHOED_CHARS)}…` : out
-}
-
-/** Retry-After is either delta-seconds or an HTTP date; anything else is ignored. */
-export function parseRetryAfter (value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Number(trimmed)
-  // Every HTTP-date form starts with a day name; Date.parse alone would accept "-5" or "1.5".
-  if (!/^(?:mon|tue|wed|thu|fri|sat|sun)/i.test(trimmed)) return undefined
-  const at = Date.parse(trimmed)
-  if (Number.isNaN(at)) return undefined
-  return Math.max(0, Math.ceil((at - now) / 1000))
 }

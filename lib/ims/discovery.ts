@@ -1,5 +1,7 @@
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { LightroomConfigError } from '../errors.js'
+import { getWithRetries, headerValue } from '../http/request.js'
+import type { HttpResponse } from '../http/request.js'
 
 /** The part of an OpenID discovery document the plugin relies on, already validated. */
 export interface ProviderMetadata {
@@ -19,33 +21,45 @@ export interface DiscoveryOptions {
   issuer: string | undefined
   timeoutMs: number
   dispatcher: Dispatcher
+  /** Calls in all, the first included. Default 3. */
   attempts?: number
   sleep?: (ms: number) => Promise<void>
 }
 
 const MAX_DOCUMENT_BYTES = 256 * 1024
+const DEFAULT_ATTEMPTS = 3
+// Start-up can afford a short wait, not a long one: a deploy should fail fast and say why.
+const RETRY_BASE_DELAY_MS = 250
+const MAX_RETRY_DELAY_MS = 2_000
 
 function invalid (message: string, cause?: unknown): LightroomConfigError {
   return new LightroomConfigError('discoveryUrl', message, { cause })
 }
 
+/**
+ * Network failures, 429 and 5xx are retried a few times (a provider blip should not stop a deploy);
+ * an answer that is wrong fails at once.
+ */
 async function fetchDocument (options: DiscoveryOptions): Promise<unknown> {
-  const { statusCode, headers, body } = await request(options.discoveryUrl, {
-    method: 'GET',
-    dispatcher: options.dispatcher,
-    headers: { accept: 'application/json' },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-    signal: AbortSignal.timeout(options.timeoutMs)
-  })
-  const text = await body.text()
-  if (statusCode !== 200) throw invalid(`answered HTTP ${statusCode} for the discovery document ${options.discoveryUrl}`)
-  if (text.length > MAX_DOCUMENT_BYTES) throw invalid('returned a discovery document that is too large')
+  const { discoveryUrl } = options
+  let res: HttpResponse
   try {
-    return JSON.parse(text)
+    res = await getWithRetries(discoveryUrl, {
+      timeoutMs: options.timeoutMs,
+      dispatcher: options.dispatcher,
+      headers: { accept: 'application/json' }
+    }, { retries: (options.attempts ?? DEFAULT_ATTEMPTS) - 1, baseDelayMs: RETRY_BASE_DELAY_MS, maxDelayMs: MAX_RETRY_DELAY_MS, sleep: options.sleep })
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw invalid(`could not be fetched from ${discoveryUrl}: ${reason}`, error)
+  }
+  if (res.status !== 200) throw invalid(`answered HTTP ${res.status} for the discovery document ${discoveryUrl}`)
+  if (res.text.length > MAX_DOCUMENT_BYTES) throw invalid('returned a discovery document that is too large')
+  try {
+    return JSON.parse(res.text)
   } catch (error) {
     // IMS serves HTML at the bare host's /.well-known path: the usual cause is a discovery URL without "/ims".
-    const type = String(headers['content-type'] ?? 'unknown content type')
+    const type = headerValue(res, 'content-type') ?? 'unknown content type'
     throw invalid(`did not return JSON (got ${type}); for Adobe IMS use ${'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'}`, error)
   }
 }
@@ -125,27 +139,7 @@ export function parseDiscoveryDocument (document: unknown, options: DiscoveryOpt
   }
 }
 
-const defaultSleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-/**
- * Fetches and validates the discovery document at start-up. Network failures and 5xx are retried a
- * few times (a provider blip should not stop a deploy); a document that is wrong fails at once.
- */
+/** Fetches and validates the discovery document at start-up. */
 export async function discoverProvider (options: DiscoveryOptions): Promise<ProviderMetadata> {
-  const attempts = options.attempts ?? 3
-  const sleep = options.sleep ?? defaultSleep
-  let lastError: unknown
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    try {
-      return parseDiscoveryDocument(await fetchDocument(options), options)
-    } catch (error) {
-      lastError = error
-      const retryable = !(error instanceof LightroomConfigError) || /HTTP 5\d\d|HTTP 429/.test(error.message)
-      if (!retryable || attempt === attempts) break
-      await sleep(250 * 2 ** (attempt - 1))
-    }
-  }
-  if (lastError instanceof LightroomConfigError) throw lastError
-  const reason = lastError instanceof Error ? lastError.message : String(lastError)
-  throw invalid(`could not be fetched from ${options.discoveryUrl}: ${reason}`, lastError)
+  return parseDiscoveryDocument(await fetchDocument(options), options)
 }

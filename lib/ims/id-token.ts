@@ -1,6 +1,8 @@
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose'
-import { request, type Dispatcher } from 'undici'
+import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from 'jose'
+import type { Dispatcher } from 'undici'
 import { LightroomAuthError } from '../errors.js'
+import { getWithRetries } from '../http/request.js'
+import type { RetryPolicy } from '../http/retry.js'
 
 export interface IdTokenVerifierOptions {
   jwksUri: string
@@ -8,9 +10,12 @@ export interface IdTokenVerifierOptions {
   clientId: string
   algorithms: string[]
   clockToleranceSeconds: number
+  /** Per attempt of the JWKS fetch. */
   timeoutMs: number
   dispatcher: Dispatcher
   now?: () => number
+  /** Injectable for tests, to record the JWKS retry's wait instead of making it. */
+  sleep?: ((ms: number) => Promise<void>) | undefined
 }
 
 /** The verified identity from an id_token; `sub` is the IMS user id our records are keyed by. */
@@ -24,49 +29,40 @@ export interface VerifiedIdentity {
 const JWKS_REFETCH_FLOOR_MS = 30_000
 // A key the provider withdrew (compromised, retired) must stop being trusted without a restart.
 const JWKS_MAX_AGE_MS = 24 * 3_600_000
+// The JWKS is fetched while a user waits on the sign-in callback: one quick second chance at most.
+const JWKS_RETRY = { retries: 1, baseDelayMs: 250, maxDelayMs: 1_000 }
 
 export class IdTokenVerifier {
   readonly #options: IdTokenVerifierOptions
-  #keys: ReturnType<typeof createLocalJWKSet> | undefined
-  #fetchedAt = 0
-  #inflight: Promise<void> | undefined
+  readonly #keys: ReturnType<typeof createRemoteJWKSet>
 
   constructor (options: IdTokenVerifierOptions) {
     this.#options = options
-  }
-
-  async #load (): Promise<void> {
-    const { statusCode, body } = await request(this.#options.jwksUri, {
-      dispatcher: this.#options.dispatcher,
-      headersTimeout: this.#options.timeoutMs,
-      bodyTimeout: this.#options.timeoutMs,
-      signal: AbortSignal.timeout(this.#options.timeoutMs)
+    const policy: RetryPolicy = { ...JWKS_RETRY, sleep: options.sleep }
+    // jose keeps the cache, the refetch on an unknown kid and the single in-flight fetch; the fetch
+    // itself goes through lib/http (our dispatcher, per-attempt timeouts, retries). jose's own
+    // timeout bounds the whole of it, retries and the wait between them included.
+    this.#keys = createRemoteJWKSet(new URL(options.jwksUri), {
+      cooldownDuration: JWKS_REFETCH_FLOOR_MS,
+      cacheMaxAge: JWKS_MAX_AGE_MS,
+      timeoutDuration: Math.ceil((policy.retries + 1) * options.timeoutMs + policy.maxDelayMs),
+      [customFetch]: async (url, init) => {
+        const res = await getWithRetries(url, {
+          timeoutMs: options.timeoutMs,
+          dispatcher: options.dispatcher,
+          headers: Object.fromEntries(init.headers),
+          signal: init.signal
+        }, policy)
+        // Thrown here rather than left to jose, whose message would not say which status it was.
+        if (res.status !== 200) throw new Error(`JWKS answered HTTP ${res.status}`)
+        return new Response(res.text, { status: 200 })
+      }
     })
-    const text = await body.text()
-    if (statusCode !== 200) throw new Error(`JWKS answered HTTP ${statusCode}`)
-    const jwks = JSON.parse(text) as JSONWebKeySet
-    if (!Array.isArray(jwks.keys)) throw new Error('JWKS has no keys array')
-    this.#keys = createLocalJWKSet(jwks)
-    this.#fetchedAt = Date.now()
-  }
-
-  async #refresh (): Promise<void> {
-    this.#inflight ??= this.#load().finally(() => { this.#inflight = undefined })
-    await this.#inflight
   }
 
   async verify (idToken: string): Promise<VerifiedIdentity> {
     try {
-      if (this.#keys === undefined || Date.now() - this.#fetchedAt > JWKS_MAX_AGE_MS) await this.#refresh()
-      let payload: JWTPayload
-      try {
-        payload = await this.#check(idToken)
-      } catch (error) {
-        const code = (error as { code?: string }).code
-        if (code !== 'ERR_JWKS_NO_MATCHING_KEY' || Date.now() - this.#fetchedAt < JWKS_REFETCH_FLOOR_MS) throw error
-        await this.#refresh()
-        payload = await this.#check(idToken)
-      }
+      const payload = await this.#check(idToken)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('id_token has no sub')
       return { sub: payload.sub, claims: payload }
     } catch (error) {
@@ -77,7 +73,7 @@ export class IdTokenVerifier {
 
   async #check (idToken: string): Promise<JWTPayload> {
     const now = this.#options.now
-    const { payload } = await jwtVerify(idToken, this.#keys!, {
+    const { payload } = await jwtVerify(idToken, this.#keys, {
       issuer: this.#options.issuer,
       audience: this.#options.clientId,
       algorithms: this.#options.algorithms,

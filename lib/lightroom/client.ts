@@ -5,11 +5,11 @@
  * and resets are retried with backoff; a 401 forces exactly one token refresh.
  * Errors never carry a token.
  */
-import { setTimeout as delay } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
-import { get, headerValue, transientFailureKind } from '../http/request.js'
+import { get, headerValue } from '../http/request.js'
 import type { HttpResponse } from '../http/request.js'
-import { parseRetryAfter } from '../ims/client.js'
+import { FINAL, isTransientStatus, parseRetryAfter, retry, transientFailureKind } from '../http/retry.js'
+import type { RetryPolicy } from '../http/retry.js'
 import { isJsonObject, parseLightroomBody, readErrorBody, tryParseLightroomBody } from './body.js'
 import type { LightroomAccount, LightroomCatalog } from './types.js'
 
@@ -111,10 +111,7 @@ export class LightroomClient {
   readonly #accessToken: LightroomClientOptions['accessToken']
   readonly #dispatcher: Dispatcher | undefined
   readonly #timeoutMs: number
-  readonly #retries: number
-  readonly #baseDelayMs: number
-  readonly #maxDelayMs: number
-  readonly #sleep: (ms: number) => Promise<void>
+  readonly #retry: RetryPolicy
 
   constructor (options: LightroomClientOptions) {
     this.#origin = lightroomOrigin(options.baseUrl ?? LIGHTROOM_BASE_URL)
@@ -124,11 +121,14 @@ export class LightroomClient {
     this.#accessToken = options.accessToken
     this.#dispatcher = options.dispatcher
     this.#timeoutMs = checkedNumber('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1)
-    this.#retries = checkedNumber('retries', options.retries, DEFAULT_RETRIES, 0)
-    if (!Number.isInteger(this.#retries)) throw new TypeError('LightroomClient: `retries` must be an integer')
-    this.#baseDelayMs = checkedNumber('retryBaseDelayMs', options.retryBaseDelayMs, DEFAULT_RETRY_BASE_DELAY_MS, 0)
-    this.#maxDelayMs = checkedNumber('maxRetryDelayMs', options.maxRetryDelayMs, DEFAULT_MAX_RETRY_DELAY_MS, 0)
-    this.#sleep = options.sleep ?? (async (ms) => { await delay(ms) })
+    const retries = checkedNumber('retries', options.retries, DEFAULT_RETRIES, 0)
+    if (!Number.isInteger(retries)) throw new TypeError('LightroomClient: `retries` must be an integer')
+    this.#retry = {
+      retries,
+      baseDelayMs: checkedNumber('retryBaseDelayMs', options.retryBaseDelayMs, DEFAULT_RETRY_BASE_DELAY_MS, 0),
+      maxDelayMs: checkedNumber('maxRetryDelayMs', options.maxRetryDelayMs, DEFAULT_MAX_RETRY_DELAY_MS, 0),
+      sleep: options.sleep
+    }
   }
 
   /** GET /v2/health: needs the API key only, so it costs no token (and works for nobody signed in). */
@@ -182,35 +182,31 @@ export class LightroomClient {
   }
 
   /**
-   * Sends until an answer is final: 401 gets one forced refresh, 429 / 5xx / timeouts / resets up to
-   * `retries` more attempts. `sent` collects the tokens used, to keep them out of errors.
+   * Sends until an answer is final: 429 / 5xx / timeouts / resets get up to `retries` more attempts
+   * (thrown as the error they would end in), a 401 one forced refresh. `sent` collects the tokens
+   * used, to keep them out of errors.
    */
   async #send (path: string, auth: boolean, sent: string[]): Promise<HttpResponse> {
     const url = this.#origin + path
     let token = auth ? await this.#accessToken() : undefined
     let refreshed = false
-    let retry = 0
-    for (;;) {
+    const once = async (): Promise<HttpResponse> => {
       if (token !== undefined) sent.push(token)
-      const outcome = await get(url, { timeoutMs: this.#timeoutMs, dispatcher: this.#dispatcher, headers: this.#headers(token) })
-        .catch((error: unknown) => transportError(error, path))
-      let retryAfter: number | undefined
-      if (outcome instanceof LightroomApiError) {
-        if (!outcome.transient || retry >= this.#retries) throw outcome
-      } else if (outcome.status === 401 && token !== undefined && !refreshed) {
+      return await get(url, { timeoutMs: this.#timeoutMs, dispatcher: this.#dispatcher, headers: this.#headers(token) })
+        .catch((error: unknown) => { throw transportError(error, path) })
+    }
+    return await retry(this.#retry, async () => {
+      let res = await once()
+      if (res.status === 401 && token !== undefined && !refreshed) {
         // Revoked or expired early: refresh once (the token manager skips it if a peer already did),
         // and try again at once; this does not use up a retry.
         refreshed = true
         token = await this.#accessToken({ force: true, rejectedAccessToken: token })
-        continue
-      } else if (!isRetryableStatus(outcome.status) || retry >= this.#retries) {
-        return outcome
-      } else {
-        retryAfter = parseRetryAfter(headerValue(outcome, 'retry-after'), Date.now())
+        res = await once()
       }
-      await this.#sleep(this.#retryDelay(retry, retryAfter))
-      retry++
-    }
+      if (isTransientStatus(res.status)) throw httpError(res, tryParseLightroomBody(res.text), path, sent)
+      return res
+    }, (failure) => failure instanceof LightroomApiError ? failure : FINAL)
   }
 
   #headers (token: string | undefined): Record<string, string> {
@@ -218,17 +214,6 @@ export class LightroomClient {
     if (token !== undefined) headers['authorization'] = `Bearer ${token}`
     return headers
   }
-
-  /** As ImsClient: the server's Retry-After wins (capped); otherwise exponential backoff with equal jitter. */
-  #retryDelay (n: number, retryAfterSeconds: number | undefined): number {
-    if (retryAfterSeconds !== undefined) return Math.min(retryAfterSeconds * 1000, this.#maxDelayMs)
-    const step = Math.min(this.#baseDelayMs * 2 ** n, this.#maxDelayMs)
-    return Math.round(step / 2 + Math.random() * step / 2)
-  }
-}
-
-function isRetryableStatus (status: number): boolean {
-  return status === 429 || status >= 500
 }
 
 function resource (body: unknown, path: string): Record<string, unknown> {
@@ -244,7 +229,7 @@ function httpError (res: HttpResponse, body: unknown, path: string, sent: string
     description: description === undefined ? undefined : scrub(description, sent),
     path,
     retryAfterSeconds: parseRetryAfter(headerValue(res, 'retry-after'), Date.now()),
-    transient: isRetryableStatus(res.status)
+    transient: isTransientStatus(res.status)
   })
 }
 
