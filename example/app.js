@@ -123,11 +123,11 @@ function describeError (error, request, loginUrl) {
     return { status: error.statusCode, page: { title: 'Sign-in problem', message: 'Your Adobe sign-in could not be used. Please sign in again.', code: error.code, action: { href: loginUrl('/me'), label: 'Sign in with Adobe' } } }
   }
   if (error instanceof LightroomApiError) {
-    request.log.warn({ code: error.code, statusCode: error.statusCode, path: error.path, transient: error.transient }, 'lightroom: API call failed')
+    request.log.warn({ code: error.lightroomCode, statusCode: error.statusCode, path: error.path, transient: error.transient }, 'lightroom: API call failed')
     if (error.transient) {
-      return { status: 503, page: { title: 'Lightroom is busy', message: 'Lightroom did not answer in time. Please try again in a minute.', code: error.code, action: retryLater } }
+      return { status: 503, page: { title: 'Lightroom is busy', message: 'Lightroom did not answer in time. Please try again in a minute.', code: error.lightroomCode, action: retryLater } }
     }
-    return { status: 502, page: { title: 'Lightroom refused the request', message: 'Lightroom answered with an error, so your account cannot be shown right now.', code: error.code, action: retryLater } }
+    return { status: 502, page: { title: 'Lightroom refused the request', message: 'Lightroom answered with an error, so your account cannot be shown right now.', code: error.lightroomCode, action: retryLater } }
   }
   const status = error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
   if (status === 500) request.log.error({ err: error }, 'unexpected error')

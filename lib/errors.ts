@@ -129,6 +129,49 @@ export class ImsError extends LightroomError {
   }
 }
 
+/** Our own codes for a LightroomApiError's `lightroomCode`, for failures that carry no Lightroom code. */
+export type LightroomApiClientCode =
+  | 'LR_API_HTTP_ERROR'
+  | 'LR_API_TIMEOUT'
+  | 'LR_API_UNREACHABLE'
+  | 'LR_API_INVALID_RESPONSE'
+
+/** A Lightroom API call that failed: Lightroom's answer, or no usable answer at all. Never carries a token. */
+export class LightroomApiError extends LightroomError {
+  override readonly name = 'LightroomApiError'
+  readonly code = ErrorCodes.API_ERROR
+  /** Lightroom's HTTP status; 502 (unreachable, unreadable answer) or 504 (timeout) when it gave none. */
+  readonly statusCode: number
+  /** Lightroom's `code` or `error_code` ('403003', '1000', ...), else one of LightroomApiClientCode. */
+  readonly lightroomCode: string
+  readonly description: string | undefined
+  /** The API path called, e.g. '/v2/account'. */
+  readonly path: string
+  /** From a Retry-After header on the last answer. */
+  readonly retryAfterSeconds: number | undefined
+  /** A later call may succeed (429, 5xx, timeout, reset); retries were already spent on it. */
+  readonly transient: boolean
+
+  constructor (init: {
+    statusCode: number
+    lightroomCode: string
+    description?: string | undefined
+    path: string
+    retryAfterSeconds?: number | undefined
+    transient: boolean
+    cause?: unknown
+  }) {
+    const detail = init.description === undefined ? '' : ` (${init.description})`
+    super(`Lightroom GET ${init.path} failed: ${init.statusCode} ${init.lightroomCode}${detail}`, { cause: init.cause })
+    this.statusCode = init.statusCode
+    this.lightroomCode = init.lightroomCode
+    this.description = init.description
+    this.path = init.path
+    this.retryAfterSeconds = init.retryAfterSeconds
+    this.transient = init.transient
+  }
+}
+
 /** The JSON body of an error answer: Fastify's usual shape, from our own message only. */
 export interface ErrorBody {
   statusCode: number

@@ -5,7 +5,8 @@ import tap, { test } from 'tap'
 import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { LightroomAuthError } from '../lib/errors.js'
-import { LightroomApiError, LightroomClient, isEntitled } from '../lib/lightroom/client.js'
+import { LightroomClient, isEntitled } from '../lib/lightroom/client.js'
+import { LightroomApiError } from '../lib/errors.js'
 import type { AccessTokenOptions, LightroomAccount, LightroomClientOptions } from '../lib/lightroom/client.js'
 import { createMockLightroom } from '../lib/testing/index.js'
 import type { MockLightroom, MockLightroomOptions } from '../lib/testing/index.js'
@@ -112,18 +113,18 @@ test('a 404 that is not Lightroom JSON (wrong base URL, gateway page) is an erro
   const { lr, client } = await setup(t)
   lr.fail('catalog', { status: 404, body: '<html>Not Found</html>' })
   const error = await apiFailure(t, client.catalog())
-  t.match(error, { statusCode: 404, code: 'LR_API_HTTP_ERROR', path: '/v2/catalog', transient: false })
+  t.match(error, { statusCode: 404, code: 'LR_API_ERROR', lightroomCode: 'LR_API_HTTP_ERROR', path: '/v2/catalog', transient: false })
 })
 
 test('error bodies lose their prefix too: a bad API key is 403 code 403003, not retried, no refresh', async (t) => {
   const { lr, client, tokenCalls } = await setup(t, { client: { apiKey: 'unknown-key' } })
   const error = await apiFailure(t, client.account())
-  t.match(error, { name: 'LightroomApiError', statusCode: 403, code: '403003', description: 'Api Key is invalid', path: '/v2/account', transient: false })
+  t.match(error, { name: 'LightroomApiError', statusCode: 403, code: 'LR_API_ERROR', lightroomCode: '403003', description: 'Api Key is invalid', path: '/v2/account', transient: false })
   t.equal(error.message, 'Lightroom GET /v2/account failed: 403 403003 (Api Key is invalid)')
   t.equal(lr.count('account'), 1)
   t.same(tokenCalls, [{}])
   const health = await apiFailure(t, client.health())
-  t.equal(health.code, '403003')
+  t.equal(health.lightroomCode, '403003')
 })
 
 test('429 with an empty body is retried with exponential backoff, then succeeds', async (t) => {
@@ -151,7 +152,7 @@ test('the retry budget: retries + 1 calls, then the last answer as an error', as
   const { lr, client, sleeps } = await setup(t)
   lr.fail('account', { status: 429 }, 10)
   const limited = await apiFailure(t, client.account())
-  t.match(limited, { statusCode: 429, code: 'LR_API_HTTP_ERROR', transient: true, description: undefined })
+  t.match(limited, { statusCode: 429, code: 'LR_API_ERROR', lightroomCode: 'LR_API_HTTP_ERROR', transient: true, description: undefined })
   t.equal(lr.count('account'), 4, 'default 3 retries')
   t.equal(sleeps.length, 3)
 
@@ -159,7 +160,7 @@ test('the retry budget: retries + 1 calls, then the last answer as an error', as
   lr.resetCounts()
   lr.fail('account', { status: 503 }, 10)
   const down = await apiFailure(t, client.account())
-  t.match(down, { statusCode: 503, code: '503', description: 'Service Unavailable', transient: true })
+  t.match(down, { statusCode: 503, code: 'LR_API_ERROR', lightroomCode: '503', description: 'Service Unavailable', transient: true })
   t.equal(lr.count('account'), 4)
 
   const { lr: lr2, client: once } = await setup(t, { client: { retries: 0 } })
@@ -208,7 +209,7 @@ test('401 twice: one refresh only, then LightroomApiError 401 with the gateway c
   })
   usedTokens.add('eyJ.still-unknown.sig').add('eyJ.never-issued.sig')
   const error = await apiFailure(t, client.account())
-  t.match(error, { statusCode: 401, code: '401013', description: 'Oauth token is not valid', transient: false })
+  t.match(error, { statusCode: 401, code: 'LR_API_ERROR', lightroomCode: '401013', description: 'Oauth token is not valid', transient: false })
   t.same(forced, [{ force: true, rejectedAccessToken: 'eyJ.never-issued.sig' }])
   t.equal(lr.count('account:401'), 2)
 })
@@ -228,7 +229,7 @@ test('a token Lightroom echoes back in an error is blanked out', async (t) => {
   const { lr, client } = await setup(t, { client: { accessToken: async () => token } })
   lr.fail('account', { status: 400, body: `${PREFIX}{"code":"${token}","description":"bad token ${token} ${'x'.repeat(300)}"}` })
   const error = await apiFailure(t, client.account())
-  t.equal(error.code, '[redacted]')
+  t.equal(error.lightroomCode, '[redacted]')
   t.match(error.description, /^bad token \[redacted\] x+…$/)
   t.equal(error.description!.length, 201, 'cut at 200 characters')
 })
@@ -244,17 +245,17 @@ test('timeouts and resets on GET are retried; when they persist: 504 LR_API_TIME
 
   lr.fail('account', { delayMs: 5000 }, 2)
   const slow = await apiFailure(t, client.account())
-  t.match(slow, { statusCode: 504, code: 'LR_API_TIMEOUT', transient: true, path: '/v2/account' })
+  t.match(slow, { statusCode: 504, code: 'LR_API_ERROR', lightroomCode: 'LR_API_TIMEOUT', transient: true, path: '/v2/account' })
   lr.fail('account', { reset: true }, 2)
   const gone = await apiFailure(t, client.account())
-  t.match(gone, { statusCode: 502, code: 'LR_API_UNREACHABLE', transient: true })
+  t.match(gone, { statusCode: 502, code: 'LR_API_ERROR', lightroomCode: 'LR_API_UNREACHABLE', transient: true })
 })
 
 test('a transport failure that retrying cannot fix fails at once', async (t) => {
   const broken = { dispatch () { throw new Error('no dispatcher here') } } as unknown as Dispatcher
   const { client, sleeps } = await setup(t, { client: { dispatcher: broken } })
   const error = await apiFailure(t, client.health())
-  t.match(error, { statusCode: 502, code: 'LR_API_UNREACHABLE', transient: false })
+  t.match(error, { statusCode: 502, code: 'LR_API_ERROR', lightroomCode: 'LR_API_UNREACHABLE', transient: false })
   t.same(sleeps, [])
 })
 
@@ -270,17 +271,17 @@ test('get(): relative paths under /v2/ only; anything else is refused before any
 
   t.match(await client.get<LightroomAccount>('/v2/account'), { type: 'account' })
   const missing = await apiFailure(t, client.get(`/v2/catalogs/${lr.catalogId(sub)}/albums?limit=10`))
-  t.match(missing, { statusCode: 404, code: '1000', description: 'Resource not found' })
+  t.match(missing, { statusCode: 404, code: 'LR_API_ERROR', lightroomCode: '1000', description: 'Resource not found' })
 })
 
 test('2xx answers that are not what they should be: LR_API_INVALID_RESPONSE; an empty body is null', async (t) => {
   const { lr, client } = await setup(t)
   lr.fail('account', { status: 200, body: '<html>Sign in</html>' })
-  t.match(await apiFailure(t, client.account()), { statusCode: 502, code: 'LR_API_INVALID_RESPONSE', description: 'the body is not JSON', transient: false })
+  t.match(await apiFailure(t, client.account()), { statusCode: 502, code: 'LR_API_ERROR', lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not JSON', transient: false })
   lr.fail('account', { status: 200, body: `${PREFIX}[1, 2]` })
-  t.match(await apiFailure(t, client.account()), { statusCode: 502, code: 'LR_API_INVALID_RESPONSE', description: 'the body is not a Lightroom resource' })
+  t.match(await apiFailure(t, client.account()), { statusCode: 502, code: 'LR_API_ERROR', lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not a Lightroom resource' })
   lr.fail('catalog', { status: 200, body: `${PREFIX}{"type":"catalog"}` })
-  t.match(await apiFailure(t, client.catalog()), { code: 'LR_API_INVALID_RESPONSE' })
+  t.match(await apiFailure(t, client.catalog()), { code: 'LR_API_ERROR', lightroomCode: 'LR_API_INVALID_RESPONSE' })
   lr.fail('account', { status: 200, body: '' })
   t.equal(await client.get('/v2/account'), null)
 })

@@ -6,6 +6,7 @@
  * Errors never carry a token.
  */
 import type { Dispatcher } from 'undici'
+import { LightroomApiError } from '../errors.js'
 import { get, headerValue } from '../http/request.js'
 import type { HttpResponse } from '../http/request.js'
 import { FINAL, isTransientStatus, parseRetryAfter, retry, transientFailureKind } from '../http/retry.js'
@@ -49,47 +50,6 @@ export interface LightroomClientOptions {
   maxRetryDelayMs?: number | undefined
   /** Injectable for tests, to record waits instead of making them. */
   sleep?: ((ms: number) => Promise<void>) | undefined
-}
-
-/** Our own codes, for failures that carry no Lightroom code. */
-export type LightroomApiClientCode =
-  | 'LR_API_HTTP_ERROR'
-  | 'LR_API_TIMEOUT'
-  | 'LR_API_UNREACHABLE'
-  | 'LR_API_INVALID_RESPONSE'
-
-export class LightroomApiError extends Error {
-  /** Lightroom's HTTP status; 502 (unreachable, unreadable answer) or 504 (timeout) when it gave none. */
-  readonly statusCode: number
-  /** Lightroom's `code` or `error_code` ('403003', '1000', ...), else one of LightroomApiClientCode. */
-  readonly code: string
-  readonly description: string | undefined
-  /** The API path called, e.g. '/v2/account'. */
-  readonly path: string
-  /** From a Retry-After header on the last answer. */
-  readonly retryAfterSeconds: number | undefined
-  /** A later call may succeed (429, 5xx, timeout, reset); retries were already spent on it. */
-  readonly transient: boolean
-
-  constructor (init: {
-    statusCode: number
-    code: string
-    description?: string | undefined
-    path: string
-    retryAfterSeconds?: number | undefined
-    transient: boolean
-    cause?: unknown
-  }) {
-    const detail = init.description === undefined ? '' : ` (${init.description})`
-    super(`Lightroom GET ${init.path} failed: ${init.statusCode} ${init.code}${detail}`, { cause: init.cause })
-    this.name = 'LightroomApiError'
-    this.statusCode = init.statusCode
-    this.code = init.code
-    this.description = init.description
-    this.path = init.path
-    this.retryAfterSeconds = init.retryAfterSeconds
-    this.transient = init.transient
-  }
 }
 
 /** Only trial and subscriber accounts may use the partner APIs; `*_expired` and `created` may not. */
@@ -172,7 +132,7 @@ export class LightroomClient {
       try {
         return parseLightroomBody(res.text) ?? null
       } catch (error) {
-        throw new LightroomApiError({ statusCode: 502, code: 'LR_API_INVALID_RESPONSE', description: 'the body is not JSON', path, transient: false, cause: error })
+        throw new LightroomApiError({ statusCode: 502, lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not JSON', path, transient: false, cause: error })
       }
     }
     const body = tryParseLightroomBody(res.text)
@@ -218,14 +178,14 @@ export class LightroomClient {
 
 function resource (body: unknown, path: string): Record<string, unknown> {
   if (isJsonObject(body) && typeof body['id'] === 'string') return body
-  throw new LightroomApiError({ statusCode: 502, code: 'LR_API_INVALID_RESPONSE', description: 'the body is not a Lightroom resource', path, transient: false })
+  throw new LightroomApiError({ statusCode: 502, lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not a Lightroom resource', path, transient: false })
 }
 
 function httpError (res: HttpResponse, body: unknown, path: string, sent: string[]): LightroomApiError {
   const { code, description } = readErrorBody(body)
   return new LightroomApiError({
     statusCode: res.status,
-    code: code === undefined ? 'LR_API_HTTP_ERROR' : scrub(code, sent),
+    lightroomCode: code === undefined ? 'LR_API_HTTP_ERROR' : scrub(code, sent),
     description: description === undefined ? undefined : scrub(description, sent),
     path,
     retryAfterSeconds: parseRetryAfter(headerValue(res, 'retry-after'), Date.now()),
@@ -237,7 +197,7 @@ function transportError (error: unknown, path: string): LightroomApiError {
   const kind = transientFailureKind(error)
   return new LightroomApiError({
     statusCode: kind === 'timeout' ? 504 : 502,
-    code: kind === 'timeout' ? 'LR_API_TIMEOUT' : 'LR_API_UNREACHABLE',
+    lightroomCode: kind === 'timeout' ? 'LR_API_TIMEOUT' : 'LR_API_UNREACHABLE',
     path,
     transient: kind !== undefined,
     // undici's errors never quote request headers, so the bearer token cannot be in here.
