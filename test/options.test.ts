@@ -2,8 +2,9 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import lrImsPlugin, { encryptedStore, memoryBackend, LightroomConfigError, type LightroomDecorator } from '../index.js'
 import { resolveOptions } from '../lib/options.js'
-import { createMockIms } from '../lib/testing/index.js'
-import { KEY_A } from './helpers/setup.js'
+import { createMockIms, testingHooks } from '../lib/testing/index.js'
+import { KEY_A, harness, signIn } from './helpers/setup.js'
+import { fakeClock } from './helpers/clock.js'
 
 const base = { clientId: 'id', clientSecret: 'secret', redirectUri: 'https://app.example/auth/lightroom/callback' }
 
@@ -18,6 +19,20 @@ test('defaults follow the contract', async (t) => {
   t.equal(resolveOptions({ ...base, redirectUri: 'http://localhost:3000/auth/lightroom/callback' }).secureCookies, false)
   t.equal(resolveOptions({ ...base, routePrefix: 'auth/lr/' }).routePrefix, '/auth/lr')
   t.same(resolveOptions({ ...base, cookieSecret: ['x'.repeat(32), 'y'.repeat(40)] }).cookieSecrets, ['x'.repeat(32), 'y'.repeat(40)])
+})
+
+test('testing knobs are not options: at the top level they fail naming the option; under the symbol they are taken', async (t) => {
+  for (const knob of ['now', 'imsRetry', 'refreshLock', 'lightroomRetry']) {
+    t.throws(() => resolveOptions({ ...base, [knob]: {} }), { name: 'LightroomConfigError', option: knob }, knob)
+  }
+  t.doesNotThrow(() => resolveOptions({ ...base, [testingHooks]: { now: () => 0 } }))
+  // Under the symbol, the clock is the plugin's: a sign-in is stamped with the fake time.
+  const clock = fakeClock(Date.parse('2030-01-01T00:00:00Z'))
+  const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now }, routes: (app) => app.get('/info', async (request) => await request.lightroomTokenInfo()) })
+  t.teardown(h.close)
+  const browser = h.browser()
+  await signIn(browser)
+  t.equal(JSON.parse((await browser.get('/info')).body).receivedAt, clock.now())
 })
 
 test('each wrong option fails naming the option', async (t) => {

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expect, test } from 'tstyche'
 import lrImsPlugin, { encryptedStore, memoryBackend, LightroomAuthError, type LightroomImsOptions, type TokenStore } from '../index.js'
-import { createMockIms, type MockIms } from '../lib/testing/index.js'
+import { createMockIms, testingHooks, type MockIms } from '../lib/testing/index.js'
 
 test('the plugin registers with the documented options', async () => {
   const app = Fastify()
@@ -51,4 +51,12 @@ test('LightroomAuthError carries a stable code and status', () => {
 test('the testing entry point exposes the mock IMS', () => {
   expect(createMockIms()).type.toBe<Promise<MockIms>>()
   expect(createMockIms).type.not.toBeCallableWith({ flavor: 'keycloak' })
+})
+
+test('testing knobs travel under the testingHooks symbol, never as options', async () => {
+  const app = Fastify()
+  const required = { clientId: 'id', clientSecret: 'secret', redirectUri: 'https://app.example/auth/lightroom/callback' }
+  await app.register(lrImsPlugin, { ...required, [testingHooks]: { now: () => 0, imsRetry: { retries: 0 }, refreshLock: { lockTtlMs: 100 } } })
+  expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ ...required, now: () => 0 })
+  expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ ...required, [testingHooks]: { now: 'not a clock' } })
 })
