@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import secureSession from '@fastify/secure-session'
 import lrImsPlugin, { encryptedStore, memoryBackend } from 'fastify-lightroom-ims'
 import { redisBackend } from 'fastify-lightroom-ims/redis'
-import { createMockIms } from 'fastify-lightroom-ims/testing'
+import { createMockIms, testingHooks } from 'fastify-lightroom-ims/testing'
 import { randomBytes } from 'node:crypto'
 import { signIn } from './sign-in.js'
 
@@ -25,7 +25,7 @@ async function lightroomApp (backend, extra = {}) {
     discoveryUrl: ims.discoveryUrl,
     cookieSecret: 'bench-cookie-secret-long-enough-0123456789',
     store: encryptedStore(backend, { keys }),
-    now,
+    [testingHooks]: { now },
     ...extra
   })
   app.get('/token', async (request) => {
