@@ -10,3 +10,5 @@ export type {
 } from './lightroom/types.js'
 export { testingHooks } from './hooks.js'
 export type { TestingHooks } from './hooks.js'
+export { signIn } from './sign-in.js'
+export type { SignInOptions, SignedInSession } from './sign-in.js'
