@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
 import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
-import type { WithTestingHooks } from './testing/hooks.js'
+import type { WithTestingHooks } from './testing-hooks.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
 export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
@@ -43,6 +43,8 @@ export interface LightroomImsOptions extends WithTestingHooks {
   defaultReturnTo?: string
   /** Origin of the Lightroom API. Default 'https://lr.adobe.io'. */
   lightroomBaseUrl?: string
+  /** True when a proxy rewrites the redirect URI's path to the callback route; otherwise they must match. */
+  redirectUriRewritten?: boolean
 }
 
 export interface ResolvedOptions {
@@ -67,12 +69,13 @@ export interface ResolvedOptions {
   lightroomBaseUrl: string
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
+  redirectUriRewritten: boolean
 }
 
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
   'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl'
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten'
 ])
 
 function fail (option: string, message: string): never {
@@ -178,7 +181,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   requiredString(options, 'redirectUri')
   const redirectUrl = absoluteHttpUrl('redirectUri', options.redirectUri)
   if (redirectUrl.hash !== '') fail('redirectUri', 'must not contain a fragment')
-  const discoveryUrl = absoluteHttpUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL).href
+  const discoveryUrl = imsAwareDiscoveryUrl(absoluteHttpUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL))
   const issuer = options.issuer === undefined ? undefined : absoluteHttpUrl('issuer', options.issuer).href.replace(/\/$/, '')
   const defaultReturnTo = options.defaultReturnTo ?? '/'
   if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || defaultReturnTo.startsWith('//')) {
@@ -206,8 +209,26 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
     lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
-    secureCookies: redirectUrl.protocol === 'https:'
+    secureCookies: redirectUrl.protocol === 'https:',
+    redirectUriRewritten: flag(options, 'redirectUriRewritten')
   }
+}
+
+function flag (options: Record<string, unknown>, name: string): boolean {
+  const value = options[name] ?? false
+  if (typeof value !== 'boolean') fail(name, 'must be true or false')
+  return value
+}
+
+/**
+ * IMS serves its discovery document under /ims only; the same path on the bare host answers HTML.
+ * Said at start-up, with the right URL, rather than as a JSON parse error from the network.
+ */
+function imsAwareDiscoveryUrl (url: URL): string {
+  if (/(^|\.)adobelogin\.com$/.test(url.hostname) && !url.pathname.startsWith('/ims/')) {
+    fail('discoveryUrl', `points at an Adobe IMS host without "/ims": use ${url.origin}/ims/.well-known/openid-configuration`)
+  }
+  return url.href
 }
 
 /** The bearer token goes wherever this points: an origin only, https (plain http only to localhost). */

@@ -9,6 +9,7 @@ import { CurrentUser } from './auth/current-user.js'
 import { SessionManager } from './auth/session.js'
 import { TokenManager } from './auth/token-manager.js'
 import type { PluginContext } from './context.js'
+import { LightroomConfigError } from './errors.js'
 import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http/request.js'
 import { ImsClient } from './ims/client.js'
 import { discoverProvider, type ProviderMetadata } from './ims/discovery.js'
@@ -17,7 +18,7 @@ import { LightroomClient } from './lightroom/client.js'
 import type { ResolvedOptions } from './options.js'
 import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
-import type { TestingHooks } from './testing/hooks.js'
+import type { TestingHooks } from './testing-hooks.js'
 
 function flowCookieNames (secure: boolean): { state: string, verifier: string } {
   // `__Host-` cookies cannot be planted by a sibling subdomain or a plaintext response: that is what
@@ -29,6 +30,15 @@ function flowCookieNames (secure: boolean): { state: string, verifier: string } 
 export async function buildServices (fastify: FastifyInstance, options: ResolvedOptions, hooks: TestingHooks): Promise<PluginContext> {
   const now = hooks.now ?? Date.now
   const log = fastify.log
+  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
+  // every URL we hand out live below it.
+  const routeBase = `${fastify.prefix}${options.routePrefix}`
+  const expectedCallback = `${routeBase}/callback`
+  if (options.redirectUrl.pathname !== expectedCallback && !options.redirectUriRewritten) {
+    // IMS would send every user to a path that 404s: the most common first-day mistake.
+    throw new LightroomConfigError('redirectUri', `ends in ${options.redirectUrl.pathname}, but the callback route is ${expectedCallback}; make it end in ${expectedCallback} (and register that at Adobe), or set redirectUriRewritten: true if a proxy rewrites the path`)
+  }
+
   const dispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_CONNECTIONS_PER_ORIGIN })
   fastify.addHook('onClose', async () => { await dispatcher.close() })
 
@@ -48,14 +58,6 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   if (options.cookieSecretGenerated) {
     log.warn('lightroom-ims: no "cookieSecret" option: sessions are signed with a random secret and end on restart')
   }
-  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
-  // every URL we hand out live below it.
-  const routeBase = `${fastify.prefix}${options.routePrefix}`
-  const expectedCallback = `${routeBase}/callback`
-  if (options.redirectUrl.pathname !== expectedCallback) {
-    log.warn({ redirectPath: options.redirectUrl.pathname, callbackRoute: expectedCallback }, 'lightroom-ims: redirectUri does not point at the callback route; fine behind a rewriting proxy, otherwise sign-in will 404')
-  }
-
   const ims = new ImsClient({
     tokenEndpoint: provider.tokenEndpoint,
     revocationEndpoint: provider.revocationEndpoint,
@@ -100,6 +102,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     tokens,
     currentUser: new CurrentUser(sessions, tokens),
     now,
+    log,
     flowCookies: { ...flowCookieNames(options.secureCookies), options: flowCookieOptions },
     routeBase,
     loginPath: (returnTo) => returnTo === undefined ? `${routeBase}/login` : `${routeBase}/login?returnTo=${encodeURIComponent(returnTo)}`,

@@ -118,7 +118,7 @@ export class SessionManager {
    * Starts a brand-new session for a user. Any session id the browser brought is discarded and its
    * record deleted, so an id planted before sign-in is never promoted to a signed-in one (fixation).
    */
-  async create (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
+  async create (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<SessionRecord> {
     const previous = this.sessionId(request)
     const id = randomBytes(32).toString('base64url')
     const record: SessionRecord = { userId, createdAt: this.#options.now() }
@@ -132,6 +132,7 @@ export class SessionManager {
       ...this.#cookieOptions,
       maxAge: Math.floor(this.#options.maxAgeMs / 1000)
     })
+    return record
   }
 
   async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -86,7 +86,7 @@ export function callbackHandler (ctx: PluginContext) {
     }
     try {
       await ctx.tokens.signIn(tokens, request.log)
-      await ctx.sessions.create(request, reply, userId)
+      await ctx.currentUser.startSession(request, reply, userId)
     } catch (error) {
       // The store is down (both throw LR_STORE_UNAVAILABLE): nothing half-done is left behind that matters.
       return fail(error as LightroomAuthError)

@@ -26,7 +26,7 @@ export function logoutHandler (ctx: PluginContext) {
     if (session !== undefined) {
       await ctx.tokens.signOut(session.userId, request.log)
     }
-    await ctx.sessions.destroy(request, reply)
+    await ctx.currentUser.endSession(request, reply)
     // ?returnTo= as on login: only a same-origin relative path, else the default.
     return reply.header('cache-control', 'no-store').redirect(requestedReturnTo(request, '/'), 303)
   }
