@@ -19,8 +19,8 @@ await runUnlessUnavailable(redisUnavailableReason(), async () => {
     // The README's line, verbatim:
     await t.resolves(redis.quit().catch(() => redis.disconnect()), 'quit, falling back to disconnect, never throws')
     // Redis coming back must not bring the closed client back to life.
-  await server.start()
-  await new Promise((resolve) => setTimeout(resolve, 500))
-  t.not(redis.status, 'ready', `the client stays closed when Redis is back (${redis.status})`)
+    await server.start()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    t.not(redis.status, 'ready', `the client stays closed when Redis is back (${redis.status})`)
   })
 })
