@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
+import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
 import type { BackendLock, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
@@ -115,7 +116,7 @@ export class TokenManager {
       if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
       throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
     }
-    const flight = this.#refreshUnderLock(set.userId, reason, options).finally(() => {
+    const flight = traced(refreshChannel, { userId: set.userId, reason }, async () => await this.#refreshUnderLock(set.userId, reason, options)).finally(() => {
       this.#inflight.delete(set.userId)
     })
     this.#inflight.set(set.userId, flight)

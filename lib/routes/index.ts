@@ -6,6 +6,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyOauth2 from '@fastify/oauth2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
+import { signInChannel, traced, type SignInContext } from '../diagnostics/channels.js'
 import { ErrorCodes, errorBody, LightroomAuthError } from '../errors.js'
 import { redactedRequestSerializer } from '../http/log-redaction.js'
 import { callbackHandler } from './callback.js'
@@ -74,7 +75,17 @@ export function authRoutes (ctx: PluginContext) {
     })
     const routeOptions = { logSerializers: { req: redactedRequestSerializer } }
     child.get(`${options.routePrefix}/login`, routeOptions, loginHandler(authorizationUrl))
-    child.get(`${options.routePrefix}/callback`, routeOptions, callbackHandler(ctx))
+    const callback = callbackHandler(ctx)
+    child.get(`${options.routePrefix}/callback`, routeOptions, async function tracedCallback (request, reply) {
+      if (!signInChannel.hasSubscribers) return await callback(request, reply)
+      const context: SignInContext = {}
+      return await traced(signInChannel, context, async () => {
+        const answer = await callback(request, reply)
+        context.statusCode = reply.statusCode
+        if (reply.statusCode === 303) context.userId = (await ctx.currentUser.resolve(request))?.session.userId
+        return answer
+      })
+    })
     child.post(`${options.routePrefix}/logout`, routeOptions, logoutHandler(ctx))
   }
 }

@@ -11,6 +11,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { LightroomConfigError, StoreRecordError } from '../errors.js'
+import { keyPrefix, storeChannel, traced } from '../diagnostics/channels.js'
 import { importKeys, KEY_ID, type ImportedKey } from './keys.js'
 import { kEncryptsAtRest } from './types.js'
 import type { EncryptedStoreOptions, StoreBackend, StoredValue, TokenStore } from './types.js'
@@ -96,7 +97,7 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
     backend,
 
     async get<T> (key: string): Promise<StoredValue<T> | undefined> {
-      const raw = await backend.get(key)
+      const raw = await traced(storeChannel, { operation: 'get', keyPrefix: keyPrefix(key) }, () => backend.get(key))
       if (raw === undefined) {
         decrypted.delete(key)
         return undefined
@@ -121,26 +122,28 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
 
     async set<T> (key: string, value: T, ttlMs?: number) {
       decrypted.delete(key)
-      await backend.set(key, seal(key, wrap(value, ttlMs)), ttlMs)
+      const envelope = seal(key, wrap(value, ttlMs))
+      await traced(storeChannel, { operation: 'set', keyPrefix: keyPrefix(key) }, () => backend.set(key, envelope, ttlMs))
     },
 
     async compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number) {
       decrypted.delete(key)
-      return await backend.compareAndSet(key, revision, seal(key, wrap(value, ttlMs)), ttlMs)
+      const envelope = seal(key, wrap(value, ttlMs))
+      return await traced(storeChannel, { operation: 'compareAndSet', keyPrefix: keyPrefix(key) }, () => backend.compareAndSet(key, revision, envelope, ttlMs))
     },
 
     async delete (key) {
       decrypted.delete(key)
-      await backend.delete(key)
+      await traced(storeChannel, { operation: 'delete', keyPrefix: keyPrefix(key) }, () => backend.delete(key))
     },
 
     async compareAndDelete (key, revision) {
       decrypted.delete(key)
-      return await backend.compareAndDelete(key, revision)
+      return await traced(storeChannel, { operation: 'compareAndDelete', keyPrefix: keyPrefix(key) }, () => backend.compareAndDelete(key, revision))
     },
 
     async tryLock (name, ttlMs) {
-      return await backend.tryLock(name, ttlMs)
+      return await traced(storeChannel, { operation: 'tryLock', keyPrefix: keyPrefix(name) }, () => backend.tryLock(name, ttlMs))
     },
 
     async reencryptAll (prefixes = '') {
