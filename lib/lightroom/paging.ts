@@ -106,10 +106,10 @@ async function * walk<T> (scope: CatalogScope, first: string, signal: AbortSigna
     const page = expectJson(answer, 'GET')
     const resources = page['resources']
     if (!Array.isArray(resources)) throw invalidResponse('GET', answer.path, 'the page has no resources array')
-    const next = nextLink(page, answer.path, transport.origin)
     for (const resource of resources) {
       if (isJsonObject(resource)) yield map(resource)
     }
+    const next = nextLink(page, answer.path, transport.origin)
     if (next === undefined) return
     // A page pointing at itself would walk forever.
     if (next === url) throw invalidResponse('GET', answer.path, 'links.next points at the same page')
