@@ -115,7 +115,7 @@ function checkUpload (options: UploadOptions): Plan {
   }
   const size = positiveInteger('size', options.size, -1, 1, Number.MAX_SAFE_INTEGER)
   if (isBytes && (body as Uint8Array).byteLength !== size) fail('body', `is ${(body as Uint8Array).byteLength} bytes; \`size\` says ${size}`)
-  if (typeof options.fileName !== 'string' || options.fileName.trim() === '' || options.fileName.length > 255 || /[\x00-\x1f/\\]/.test(options.fileName)) {
+  if (typeof options.fileName !== 'string' || options.fileName.trim() === '' || options.fileName.length > 255 || hasControlOrSlash(options.fileName)) {
     fail('fileName', 'must be a file name (no path, at most 255 characters)')
   }
   if (typeof options.contentType !== 'string' || !CONTENT_TYPE.test(options.contentType)) {
@@ -140,6 +140,10 @@ function checkUpload (options: UploadOptions): Plan {
   }
 }
 
+function hasControlOrSlash (name: string): boolean {
+  return [...name].some((char) => char.charCodeAt(0) < 0x20 || char === '/' || char === '\\')
+}
+
 /** PUT the asset; resolves the existing asset's id when Lightroom already has the sha256, else undefined. */
 async function createAsset (scope: CatalogScope, assetId: string, accountId: string, plan: Plan): Promise<string | undefined> {
   const now = new Date().toISOString()
@@ -162,10 +166,9 @@ async function createAsset (scope: CatalogScope, assetId: string, accountId: str
   // Our id is fresh and random: "already exists" for it can only be our own earlier attempt,
   // retried after its answer was lost. A 412 means the sha256 is taken: by whom?
   if (answer.status !== 412) return undefined
-  for await (const existing of assets(scope, { sha256: plan.sha256!, limit: 1, signal: plan.signal })) {
-    return existing.id === assetId ? undefined : existing.id
-  }
-  throw error
+  const first = await assets(scope, { sha256: plan.sha256!, limit: 1, signal: plan.signal }).next()
+  if (first.done === true) throw error
+  return first.value.id === assetId ? undefined : first.value.id
 }
 
 async function sendParts (scope: CatalogScope, assetId: string, reader: PartReader, first: Buffer, plan: Plan): Promise<void> {

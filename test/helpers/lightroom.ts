@@ -18,6 +18,8 @@ export interface LightroomSetup {
   lr: MockLightroom
   app: FastifyInstance
   sub: string
+  /** The signed-in browser's Cookie header. */
+  cookie: string
   close: () => Promise<void>
 }
 
@@ -29,8 +31,10 @@ export async function signedInLightroom (options: { lr?: Omit<MockLightroomOptio
     plugin: { lightroomBaseUrl: lr.origin, lightroomRetry: { retryBaseDelayMs: 1, maxRetryDelayMs: 5 }, ...options.plugin },
     routes: options.routes
   })
-  await signIn(h.browser())
+  const browser = h.browser()
+  await signIn(browser)
   return {
+    cookie: browser.cookieHeader(),
     h,
     ims,
     lr,

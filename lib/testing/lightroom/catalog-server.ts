@@ -89,7 +89,8 @@ function header (req: IncomingMessage, name: string): string | undefined {
 }
 
 async function drain (req: IncomingMessage): Promise<void> {
-  for await (const chunk of req) void chunk
+  req.resume()
+  await new Promise((resolve) => { req.once('end', resolve).once('close', resolve) })
 }
 
 /** The parsed JSON body, undefined when it is not JSON, BodyTooLargeError past 64 KB. */
