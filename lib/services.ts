@@ -13,7 +13,7 @@ import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http/reques
 import { ImsClient } from './ims/client.js'
 import { discoverProvider, type ProviderMetadata } from './ims/discovery.js'
 import { IdTokenVerifier } from './ims/id-token.js'
-import { ConcurrencyLimit, LightroomClient } from './lightroom/client.js'
+import { CatalogIdCache, ConcurrencyLimit, LightroomClient } from './lightroom/client.js'
 import type { ResolvedOptions } from './options.js'
 import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
@@ -91,6 +91,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   // expire by themselves even when the callback never comes.
   // One cap for every Lightroom call of this registration, whichever user or request makes it.
   const lightroomLimit = new ConcurrencyLimit(options.lightroomMaxConcurrency)
+  const catalogIds = new CatalogIdCache()
   const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies, maxAge: 600 }
   return {
     options,
@@ -113,6 +114,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
       dispatcher,
       timeoutMs: options.httpTimeoutMs,
       limiter: lightroomLimit,
+      catalogIdCache: catalogIds,
       ...hooks.lightroomRetry
     })
   }

@@ -127,6 +127,6 @@ test('addToAlbum(): batches of 50; per-asset refusals are reported, not thrown; 
   t.same(again.failed.map((entry) => entry.code), ['1002', '1002', '1002'])
   t.equal(lr.count('addToAlbum:403'), 1)
   t.equal(ims.count('token:refresh_token'), refreshes)
-  await t.rejects(app.lightroom.api(sub).addToAlbum(album.id, ['x']), { field: 'assetIds[0]' })
-  await t.rejects(app.lightroom.api(sub).addToAlbum('0'.repeat(32), [outside[0]!]), { statusCode: 404, lightroomCode: '1000' })
+  t.match(await t.rejects(app.lightroom.api(sub).addToAlbum(album.id, ['x'])), { field: 'assetIds[0]' })
+  t.match(await t.rejects(app.lightroom.api(sub).addToAlbum('0'.repeat(32), [outside[0]!])), { statusCode: 404, lightroomCode: '1000' })
 })

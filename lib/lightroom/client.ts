@@ -6,7 +6,7 @@
  */
 import type { Dispatcher } from 'undici'
 import type { RetryPolicy } from '../http/retry.js'
-import { CatalogScope, expectJson } from './catalog.js'
+import { CatalogIdCache, CatalogScope, expectJson } from './catalog.js'
 import { invalidResponse } from './failures.js'
 import { ConcurrencyLimit } from './limiter.js'
 import { albumAssets, albums, assets } from './paging.js'
@@ -32,6 +32,7 @@ export type { AddToAlbumResult, UploadOptions, UploadResult } from './upload.js'
 export type { GeneratedRenditionType, RenditionType } from './input.js'
 export { GENERATED_RENDITION_TYPES, MAX_PAGE_LIMIT, RENDITION_TYPES } from './input.js'
 export { ConcurrencyLimit } from './limiter.js'
+export { CatalogIdCache } from './catalog.js'
 
 export const LIGHTROOM_BASE_URL = 'https://lr.adobe.io'
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -64,6 +65,8 @@ export interface LightroomClientOptions {
   limiter?: ConcurrencyLimit | undefined
   /** Default 16; ignored when `limiter` is given. */
   maxConcurrency?: number | undefined
+  /** Shared by the clients of an app (the plugin passes its own): the catalog id is read once per token, not once per client. */
+  catalogIdCache?: CatalogIdCache | undefined
 }
 
 /** Only trial and subscriber accounts may use the partner APIs; `*_expired` and `created` may not. */
@@ -102,7 +105,8 @@ export class LightroomClient {
       retry,
       limiter: options.limiter ?? new ConcurrencyLimit(Math.floor(maxConcurrency))
     })
-    this.#scope = new CatalogScope(this.#transport)
+    if (options.catalogIdCache !== undefined && !(options.catalogIdCache instanceof CatalogIdCache)) throw new TypeError('LightroomClient: `catalogIdCache` must be a CatalogIdCache')
+    this.#scope = new CatalogScope(this.#transport, options.catalogIdCache === undefined ? undefined : { cache: options.catalogIdCache, token: async () => await options.accessToken() })
   }
 
   /** GET /v2/health: needs the API key only, so it costs no token (and works for nobody signed in). */
