@@ -4,15 +4,14 @@
  * streamed through the app, a photo at 2048, an upload into the album. Screenshots go to
  * test/output/ (docs/screenshots/ holds the ones the README shows).
  */
-import { once } from 'node:events'
 import { mkdirSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { createMockIms, createMockLightroom } from '../lib/testing/index.js'
 import { chromiumUnavailableReason, launchChromium } from './helpers/chromium.js'
+import { freePort } from './helpers/ports.js'
 import { runUnlessUnavailable } from './helpers/system-dependency.js'
 
 const OUTPUT = fileURLToPath(new URL('./output/', import.meta.url))
@@ -102,13 +101,4 @@ async function photoBrowser (t: Test): Promise<void> {
 
 async function everyImageDecoded (page: Page, selector: string): Promise<boolean> {
   return await page.locator(selector).evaluateAll((images) => images.every((img) => (img as HTMLImageElement).naturalWidth > 0))
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
