@@ -6,7 +6,8 @@ export { encryptedStore, generateEncryptionKey, parseEncryptionKeys } from './li
 export { memoryBackend } from './lib/store/memory.js'
 export type { StoreBackend, BackendLock, TokenStore, StoredValue, EncryptionKey, EncryptedStoreOptions } from './lib/store/types.js'
 export {
-  ErrorCodes, LightroomError, LightroomAuthError, LightroomConfigError, StoreRecordError, ImsError, LightroomApiError, errorBody
+  ErrorCodes, LightroomError, LightroomAuthError, LightroomConfigError, StoreRecordError, ImsError, LightroomApiError,
+  LightroomNotEntitledError, LightroomAlreadyExistsError, LightroomInputError, errorBody
 } from './lib/errors.js'
 export type { LightroomErrorCode, LightroomAuthErrorCode, LightroomApiClientCode, ErrorBody } from './lib/errors.js'
 export type { TokenSet } from './lib/auth/token-set.js'
@@ -14,6 +15,11 @@ export type { GetOptions, RenewReport, TokenEvents, RefreshReason } from './lib/
 export type { ProviderMetadata } from './lib/ims/discovery.js'
 export { CHANNELS as diagnosticsChannels } from './lib/diagnostics/channels.js'
 export type { SignInContext, RefreshContext, ImsRequestContext, LightroomRequestContext, StoreContext } from './lib/diagnostics/channels.js'
-export { LightroomClient, isEntitled, LIGHTROOM_BASE_URL } from './lib/lightroom/client.js'
-export type { LightroomClientOptions } from './lib/lightroom/client.js'
+export {
+  LightroomClient, isEntitled, LIGHTROOM_BASE_URL, RENDITION_TYPES, GENERATED_RENDITION_TYPES, MAX_PAGE_LIMIT
+} from './lib/lightroom/client.js'
+export type {
+  LightroomClientOptions, AccessTokenOptions, AlbumsOptions, AlbumAssetsOptions, AssetsOptions, Rendition, RenditionOptions,
+  GenerateOptions, UploadOptions, UploadResult, AddToAlbumResult, RenditionType, GeneratedRenditionType
+} from './lib/lightroom/client.js'
 export type * from './lib/lightroom/types.js'

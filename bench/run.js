@@ -32,7 +32,8 @@ async function startRedis () {
 }
 
 async function startServer (which, env = {}) {
-  const child = spawn(process.execPath, [`${here}server.js`, which], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  const script = which === 'mocks' ? [`${here}lightroom-mocks.js`] : [`${here}server.js`, which]
+  const child = spawn(process.execPath, script, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
   let buffer = ''
   for await (const chunk of child.stdout) {
     buffer += chunk
@@ -100,10 +101,38 @@ async function signInRoundTrips (seconds = 5, concurrency = 8) {
   return { perSecond: done / seconds, failed }
 }
 
+/** Rendition streaming through a route ÷ straight from the mock; then walking 10,000 assets. */
+async function lightroom () {
+  const mocks = await startServer('mocks')
+  const app = await startServer('lightroom', { BENCH_DISCOVERY_URL: mocks.discoveryUrl, BENCH_LR_ORIGIN: mocks.lightroomOrigin })
+  try {
+    const connections = 16
+    const run = async (url, headers) => {
+      await autocannon({ url, connections, headers, duration: 2 })
+      const result = await autocannon({ url, connections, headers, duration: DURATION })
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx and ${result.errors} errors`)
+      return { bytesPerSecond: result.throughput.average, rps: result.requests.average }
+    }
+    const direct = await run(`${mocks.lightroomOrigin}/v2/catalogs/${app.catalogId}/assets/${app.assetId}/renditions/2048`, { 'x-api-key': 'test-client', authorization: `Bearer ${app.token}` })
+    const routed = await run(`${app.url}/photo/${app.assetId}`, { cookie: app.cookie })
+    const walk = await (await request(`${app.url}/__walk?rounds=3`, { headers: { cookie: app.cookie } })).body.json()
+    return { direct, routed, walk }
+  } finally {
+    await app.stop()
+    await mocks.stop()
+  }
+}
+
 function memory () {
   const out = spawnSync(process.execPath, ['--expose-gc', `${here}memory.js`, String(USERS)], { encoding: 'utf8' })
   if (out.status !== 0) throw new Error(out.stderr)
   return JSON.parse(out.stdout.trim())
+}
+
+if (process.env.BENCH_ONLY === 'lightroom') {
+  // A quick look at the Lightroom rows alone (not what the README reports).
+  console.log(JSON.stringify(await lightroom(), null, 2))
+  process.exit(0)
 }
 
 const rows = []
@@ -141,6 +170,19 @@ const lines = [
 const s = await storm()
 const rt = await signInRoundTrips()
 const m = memory()
+const lrb = await lightroom()
+const mbps = (n) => (n / 1024 / 1024).toFixed(0)
+const pages = lrb.walk.items / 100
+lines.push(
+  '',
+  '| Lightroom case | result |',
+  '| --- | ---: |',
+  `| 2 MB rendition straight from the mock (16 connections) | ${mbps(lrb.direct.bytesPerSecond)} MB/s (${fmt(lrb.direct.rps)} per second) |`,
+  `| the same through a Fastify route (\`rendition()\` streamed) | ${mbps(lrb.routed.bytesPerSecond)} MB/s (${fmt(lrb.routed.rps)} per second) |`,
+  `| route ÷ direct | ${(lrb.routed.bytesPerSecond / lrb.direct.bytesPerSecond).toFixed(2)} |`,
+  `| walking 10,000 assets 3 times, 100 a page | ${fmt(pages / (lrb.walk.ms / 1000))} pages/s (${fmt(lrb.walk.items / (lrb.walk.ms / 1000))} assets/s) |`,
+  `| RSS during the walk: start, peak, end | ${lrb.walk.rss.map((n) => mbps(n)).filter((_, i, all) => i === 0 || i === all.length - 1).join(' → ')} MB, peak ${mbps(Math.max(...lrb.walk.rss))} MB |`
+)
 lines.push(
   '',
   `Refresh storm: ${s.requests} concurrent requests with an expired token: ${s.ok} answered 200, ${s.refreshCalls} refresh call(s) to IMS, p99 ${s.p99} ms.`,

@@ -14,6 +14,7 @@ const app = Fastify({ logger: false })
 let ims
 let cookie = ''
 let clock = Date.now()
+let signedInUser
 const now = () => clock
 
 async function lightroomApp (backend, extra = {}) {
@@ -74,6 +75,43 @@ switch (which) {
     })
     break
   }
+  case 'lightroom': {
+    // The partner API through the plugin, against the mocks of bench/lightroom-mocks.js.
+    ims = undefined
+    await app.register(lrImsPlugin, {
+      clientId: 'test-client',
+      clientSecret: 'test-secret',
+      redirectUri: 'http://127.0.0.1/auth/lightroom/callback',
+      discoveryUrl: process.env.BENCH_DISCOVERY_URL,
+      lightroomBaseUrl: process.env.BENCH_LR_ORIGIN,
+      cookieSecret: 'bench-cookie-secret-long-enough-0123456789',
+      store: encryptedStore(memoryBackend(), { keys })
+    })
+    app.lightroom.events.on('signIn', ({ userId }) => { signedInUser = userId })
+    app.get('/photo/:id', async (request, reply) => {
+      const rendition = await request.lightroomApi().rendition(request.params.id, '2048')
+      if (rendition === null) return reply.code(404).send()
+      reply.type(rendition.contentType).header('content-length', rendition.contentLength)
+      return reply.send(rendition.body)
+    })
+    // Walks every asset `rounds` times, 100 a page; RSS sampled after every page's worth of items.
+    app.get('/__walk', async (request) => {
+      const rounds = Number(request.query.rounds ?? 1)
+      const lr = request.lightroomApi()
+      const rss = [process.memoryUsage.rss()]
+      let items = 0
+      const started = performance.now()
+      for (let round = 0; round < rounds; round++) {
+        for await (const asset of lr.assets({ limit: 100 })) {
+          if (asset.id.length === 32) items++
+          if (items % 1000 === 0) rss.push(process.memoryUsage.rss())
+        }
+        rss.push(process.memoryUsage.rss())
+      }
+      return { items, ms: performance.now() - started, rss }
+    })
+    break
+  }
   default:
     throw new Error(`unknown case ${which}`)
 }
@@ -85,7 +123,16 @@ if (which === 'secure-session') {
 } else if (which !== 'bare') {
   cookie = await signIn(app)
 }
-process.stdout.write(`${JSON.stringify({ url: address, cookie, imsOrigin: ims?.origin })}\n`)
+let extra = {}
+if (which === 'lightroom') {
+  // For the direct-download baseline: the same user's token and a photo id, read through the app.
+  const lr = app.lightroom
+  const token = await lr.tokenFor(signedInUser)
+  const first = await lr.api(signedInUser).assets({ limit: 1 }).next()
+  const catalog = await lr.api(signedInUser).catalog()
+  extra = { token, assetId: first.value.id, catalogId: catalog.id }
+}
+process.stdout.write(`${JSON.stringify({ url: address, cookie, imsOrigin: ims?.origin, ...extra })}\n`)
 process.on('SIGTERM', async () => {
   await app.close()
   await ims?.close()

@@ -3,11 +3,12 @@
 import Fastify from 'fastify'
 import lrImsPlugin, { LightroomApiError, LightroomAuthError, isEntitled } from 'fastify-lightroom-ims'
 import { errorPage, landingPage, mePage } from './pages.js'
+import { photoRoutes } from './photos.js'
 
-// No scripts at all, styles only inline, forms only to ourselves, and no framing (which would allow
+// No scripts at all, images only from this app (renditions streamed through it), styles only inline, forms only to ourselves, and no framing (which would allow
 // clickjacking the sign-out and refresh buttons): pages showing personal data deserve the strictest policy.
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin'
 }
@@ -83,6 +84,9 @@ export async function buildApp ({ imsDiscoveryUrl, clientId, clientSecret, redir
     // 303: the browser follows with a GET, so reloading /me does not post the form again.
     return reply.redirect('/me?refreshed=1', 303)
   })
+
+  // The photo browser: albums, an album's photos, one photo, an upload.
+  photoRoutes(app, sendPage)
 
   app.setNotFoundHandler(async (request, reply) => {
     reply.code(404)

@@ -21,10 +21,18 @@ const STYLE = html`<style>
   .button:focus-visible { outline: 3px solid #8fbfff; outline-offset: 2px }
   .notice { margin: 0 0 1.5rem; padding: 0.65rem 0.9rem; border-radius: 8px; background: #e7f5ea; color: #1b5e2a }
   .notice.warning { background: #fdf0dc; color: #7a4700 }
+  .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(7.5rem, 1fr)); gap: 0.5rem; margin: 0 0 1.5rem; padding: 0; list-style: none }
+  .grid img { display: block; width: 100%; aspect-ratio: 3 / 2; object-fit: cover; border-radius: 6px; background: var(--line) }
+  .albums { margin: 0 0 1.5rem; padding: 0; list-style: none }
+  .albums li { padding: 0.5rem 0; border-bottom: 1px solid var(--line) }
+  .albums a { color: var(--accent); font-weight: 600; text-decoration: none }
+  .photo { display: block; width: 100%; aspect-ratio: 3 / 2; object-fit: cover; margin: 0 0 1rem; border-radius: 10px; background: var(--line) }
+  .upload { display: flex; flex-wrap: wrap; gap: 0.75rem; align-items: center; margin: 0 0 1.5rem }
+  .back { display: inline-block; margin: 0 0 1rem; color: var(--accent); text-decoration: none }
   footer { max-width: 40rem; margin: -2rem auto 2rem; padding: 0 2.25rem; color: var(--muted); font-size: 0.8rem }
 </style>`
 
-function layout (title, body) {
+export function layout (title, body) {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -87,6 +95,7 @@ ${!entitled && html`<p class="notice warning" role="status">This account's plan 
   <dt>Access token</dt>${tokenCell(token, now)}
 </dl>
 <div class="actions">
+  ${entitled && catalog && html`<a id="browse-photos" class="button" href="/albums">Browse your photos</a>`}
   <form method="post" action="/me/refresh"><button id="refresh-now" class="button" type="submit">Refresh now</button></form>
   ${signOutForm(logoutUrl)}
 </div>`)

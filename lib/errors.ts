@@ -19,6 +19,12 @@ export const ErrorCodes = Object.freeze({
   INVALID_ID_TOKEN: 'LR_INVALID_ID_TOKEN',
   INVALID_OPTION: 'LR_INVALID_OPTION',
   API_ERROR: 'LR_API_ERROR',
+  /** Lightroom refused because of the account's state (`4301`, `4999`): not entitled, expired, upgrade needed. */
+  NOT_ENTITLED: 'LR_NOT_ENTITLED',
+  /** An asset or id that Lightroom already has (412 on If-None-Match, 403 `1002`). */
+  ALREADY_EXISTS: 'LR_ALREADY_EXISTS',
+  /** A Lightroom call refused before it was made: a bad id, rendition type, date, limit or upload body. */
+  INVALID_INPUT: 'LR_INVALID_INPUT',
   /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */
   BAD_REQUEST: 'LR_BAD_REQUEST',
   /** Something unexpected in one of our routes; logged, never echoed. */
@@ -141,11 +147,27 @@ export type LightroomApiClientCode =
   | 'LR_API_TIMEOUT'
   | 'LR_API_UNREACHABLE'
   | 'LR_API_INVALID_RESPONSE'
+  /** A link in a Lightroom answer pointed away from the configured origin: not followed. */
+  | 'LR_API_FOREIGN_LINK'
+  /** generateRenditions(): the rendition was not ready within its timeout. */
+  | 'LR_RENDITION_NOT_READY'
+
+export interface LightroomApiErrorInit {
+  statusCode: number
+  lightroomCode: string
+  description?: string | undefined
+  /** Default 'GET'. */
+  method?: string | undefined
+  path: string
+  retryAfterSeconds?: number | undefined
+  transient: boolean
+  cause?: unknown
+}
 
 /** A Lightroom API call that failed: Lightroom's answer, or no usable answer at all. Never carries a token. */
 export class LightroomApiError extends LightroomError {
-  override readonly name = 'LightroomApiError'
-  readonly code = ErrorCodes.API_ERROR
+  override readonly name: string = 'LightroomApiError'
+  readonly code: LightroomErrorCode = ErrorCodes.API_ERROR
   /** Lightroom's HTTP status; 502 (unreachable, unreadable answer) or 504 (timeout) when it gave none. */
   readonly statusCode: number
   /** Lightroom's `code` or `error_code` ('403003', '1000', ...), else one of LightroomApiClientCode. */
@@ -159,23 +181,47 @@ export class LightroomApiError extends LightroomError {
   readonly transient: boolean
   override get publicMessage (): string { return 'The Lightroom API call failed' }
 
-  constructor (init: {
-    statusCode: number
-    lightroomCode: string
-    description?: string | undefined
-    path: string
-    retryAfterSeconds?: number | undefined
-    transient: boolean
-    cause?: unknown
-  }) {
+  constructor (init: LightroomApiErrorInit) {
     const detail = init.description === undefined ? '' : ` (${init.description})`
-    super(`Lightroom GET ${init.path} failed: ${init.statusCode} ${init.lightroomCode}${detail}`, { cause: init.cause })
+    super(`Lightroom ${init.method ?? 'GET'} ${init.path} failed: ${init.statusCode} ${init.lightroomCode}${detail}`, { cause: init.cause })
     this.statusCode = init.statusCode
     this.lightroomCode = init.lightroomCode
     this.description = init.description
     this.path = init.path
     this.retryAfterSeconds = init.retryAfterSeconds
     this.transient = init.transient
+  }
+}
+
+/**
+ * Lightroom refused because of the account, not the token: `4301` (account state), `4999` (upgrade
+ * required), or an account whose entitlement is not trial or subscriber. Refreshing does not help;
+ * the user must subscribe (or renew) first.
+ */
+export class LightroomNotEntitledError extends LightroomApiError {
+  override readonly name = 'LightroomNotEntitledError'
+  override readonly code = ErrorCodes.NOT_ENTITLED
+}
+
+/** Lightroom already has it: an asset id taken (403 `1002`), or an upload whose sha256 it holds (412). */
+export class LightroomAlreadyExistsError extends LightroomApiError {
+  override readonly name = 'LightroomAlreadyExistsError'
+  override readonly code = ErrorCodes.ALREADY_EXISTS
+}
+
+/** A Lightroom call refused before any request: the caller's input is wrong. `field` names it. */
+export class LightroomInputError extends LightroomError {
+  override readonly name = 'LightroomInputError'
+  readonly code = ErrorCodes.INVALID_INPUT
+  readonly statusCode = 400
+  readonly field: string
+  /** uploadAsset(): the id of an asset created before the body turned out wrong (see the README). */
+  readonly assetId: string | undefined
+
+  constructor (field: string, message: string, options?: { assetId?: string | undefined, cause?: unknown }) {
+    super(`Lightroom: \`${field}\` ${message}`, { cause: options?.cause })
+    this.field = field
+    this.assetId = options?.assetId
   }
 }
 

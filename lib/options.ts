@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
-import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
+import { DEFAULT_MAX_CONCURRENCY, LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
 import type { WithTestingHooks } from './testing-hooks.js'
 
@@ -45,6 +45,8 @@ export interface LightroomImsOptions extends WithTestingHooks {
   lightroomBaseUrl?: string
   /** True when a proxy rewrites the redirect URI's path to the callback route; otherwise they must match. */
   redirectUriRewritten?: boolean
+  /** Lightroom calls in flight at once, for the whole app (every user, every request). Default 16. */
+  lightroomMaxConcurrency?: number
 }
 
 export interface ResolvedOptions {
@@ -67,6 +69,7 @@ export interface ResolvedOptions {
   allowedOrigins: string[]
   defaultReturnTo: string
   lightroomBaseUrl: string
+  lightroomMaxConcurrency: number
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
   redirectUriRewritten: boolean
@@ -75,7 +78,8 @@ export interface ResolvedOptions {
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
   'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten'
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten',
+  'lightroomMaxConcurrency'
 ])
 
 function fail (option: string, message: string): never {
@@ -209,6 +213,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
     lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
+    lightroomMaxConcurrency: lightroomMaxConcurrency(options.lightroomMaxConcurrency),
     secureCookies: redirectUrl.protocol === 'https:',
     redirectUriRewritten: flag(options, 'redirectUriRewritten')
   }
@@ -240,4 +245,11 @@ function lightroomBaseUrl (value: unknown): string {
   } catch {
     fail('lightroomBaseUrl', 'must be an https origin such as https://lr.adobe.io (plain http only to localhost)')
   }
+}
+
+/** Adobe may revoke the key of an app that floods Lightroom: a bound for the whole app, never unlimited. */
+function lightroomMaxConcurrency (value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_CONCURRENCY
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 256) fail('lightroomMaxConcurrency', 'must be an integer from 1 to 256')
+  return value
 }

@@ -14,7 +14,7 @@ import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http/reques
 import { ImsClient } from './ims/client.js'
 import { discoverProvider, type ProviderMetadata } from './ims/discovery.js'
 import { IdTokenVerifier } from './ims/id-token.js'
-import { LightroomClient } from './lightroom/client.js'
+import { CatalogIdCache, ConcurrencyLimit, LightroomClient } from './lightroom/client.js'
 import type { ResolvedOptions } from './options.js'
 import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
@@ -91,6 +91,9 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   })
   // A sign-in that takes longer than 10 minutes fails anyway (IMS codes live 5): the flow cookies
   // expire by themselves even when the callback never comes.
+  // One cap for every Lightroom call of this registration, whichever user or request makes it.
+  const lightroomLimit = new ConcurrencyLimit(options.lightroomMaxConcurrency)
+  const catalogIds = new CatalogIdCache()
   const flowCookieOptions = { path: '/', httpOnly: true as const, sameSite: 'lax' as const, secure: options.secureCookies, maxAge: 600 }
   return {
     options,
@@ -113,6 +116,8 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
       accessToken,
       dispatcher,
       timeoutMs: options.httpTimeoutMs,
+      limiter: lightroomLimit,
+      catalogIdCache: catalogIds,
       ...hooks.lightroomRetry
     })
   }

@@ -6,9 +6,7 @@
  * this process, where the mocks can be told to fail.
  */
 import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
@@ -16,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { createMockIms, createMockLightroom } from '../lib/testing/index.js'
 import { chromiumUnavailableReason, launchChromium } from './helpers/chromium.js'
+import { freePort } from './helpers/ports.js'
 import { runUnlessUnavailable } from './helpers/system-dependency.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -229,16 +228,6 @@ function checkBuild (): void {
   if (Math.max(newest(join(ROOT, 'lib')), statSync(join(ROOT, 'index.ts')).mtimeMs) > statSync(built).mtimeMs) {
     t.comment('lib/ is newer than dist/: the demo runs the last build; run `npm run build` to test the current code')
   }
-}
-
-/** The redirect URI names the port, so it must be known before the app is built. */
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function startDemo (): Promise<Demo> {

@@ -180,7 +180,7 @@ test('Retry-After is honoured, capped by maxRetryDelayMs, and reported on the fi
 })
 
 test('401: exactly one forced refresh with the rejected token, then success with the new token', async (t) => {
-  const { lr, client, tokenCalls, sleeps } = await setup(t)
+  const { lr, client, tokenCalls, sleeps } = await setup(t, { lr: { rejectedTokenStatus: 401 } })
   const old = await h.app.lightroom.tokenFor(sub)
   usedTokens.add(old)
   await revokeAtIms(old)
@@ -205,7 +205,8 @@ test('401 twice: one refresh only, then LightroomApiError 401 with the gateway c
         if (options?.force === true) forced.push(options)
         return options?.force === true ? 'eyJ.still-unknown.sig' : 'eyJ.never-issued.sig'
       }
-    }
+    },
+    lr: { rejectedTokenStatus: 401 }
   })
   usedTokens.add('eyJ.still-unknown.sig').add('eyJ.never-issued.sig')
   const error = await apiFailure(t, client.account())
@@ -270,7 +271,7 @@ test('get(): relative paths under /v2/ only; anything else is refused before any
   t.same(tokenCalls, [], 'no token fetched')
 
   t.match(await client.get<LightroomAccount>('/v2/account'), { type: 'account' })
-  const missing = await apiFailure(t, client.get(`/v2/catalogs/${lr.catalogId(sub)}/albums?limit=10`))
+  const missing = await apiFailure(t, client.get(`/v2/catalogs/${lr.catalogId(sub)}/nothing?limit=10`))
   t.match(missing, { statusCode: 404, code: 'LR_API_ERROR', lightroomCode: '1000', description: 'Resource not found' })
 })
 

@@ -143,30 +143,38 @@ test('entitlement states and user overrides', async (t) => {
   t.ok(Date.parse(lapsed.entitlement.current_subs.expiration_date) < now)
 })
 
-test('tokens: missing, unknown, revoked, or issued to another client are 401 code 401013; the key is checked first', async (t) => {
-  const { ims, lr } = await start(t, { clients: [{ clientId: 'test-client', clientSecret: 'test-secret' }, { clientId: 'other', clientSecret: 'other-secret' }] })
-  const token = await accessToken(ims)
-  const invalid = { error_code: '401013', message: 'Oauth token is not valid' }
-  const missing = await send(`${lr.origin}/v2/account`, { 'x-api-key': 'test-client' })
-  t.equal(missing.status, 401)
-  t.same(body(t, missing), invalid)
-  t.same(body(t, await send(`${lr.origin}/v2/account`, auth('eyJ.not-issued.sig'))), invalid)
-  t.same(body(t, await send(`${lr.origin}/v2/account`, auth(token, 'other'))), invalid, 'a token of test-client with the key of other')
-  const keyFirst = await send(`${lr.origin}/v2/account`, auth(token, 'nope'))
-  t.equal(keyFirst.status, 403)
+test('tokens: none is 401 401013; unknown, revoked or another client\'s is 403 4300 (401 401013 as an option); the key is checked first', async (t) => {
+  for (const rejectedTokenStatus of [undefined, 401] as const) {
+    const { ims, lr } = await start(t, { clients: [{ clientId: 'test-client', clientSecret: 'test-secret' }, { clientId: 'other', clientSecret: 'other-secret' }] }, rejectedTokenStatus === undefined ? {} : { rejectedTokenStatus })
+    const token = await accessToken(ims)
+    const invalid = { error_code: '401013', message: 'Oauth token is not valid' }
+    const expected = rejectedTokenStatus === 401 ? { status: 401, body: invalid } : { status: 403, body: { error_code: '4300', message: 'Access is forbidden' } }
+    const missing = await send(`${lr.origin}/v2/account`, { 'x-api-key': 'test-client' })
+    t.equal(missing.status, 401)
+    t.same(body(t, missing), invalid, 'no token at all: 401 whatever the option')
+    const unknown = await send(`${lr.origin}/v2/account`, auth('eyJ.not-issued.sig'))
+    t.equal(unknown.status, expected.status)
+    t.same(body(t, unknown), expected.body)
+    t.same(body(t, await send(`${lr.origin}/v2/account`, auth(token, 'other'))), expected.body, 'a token of test-client with the key of other')
+    const keyFirst = await send(`${lr.origin}/v2/account`, auth(token, 'nope'))
+    t.equal(keyFirst.status, 403)
 
-  await request(`${ims.origin}/ims/revoke`, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, ...CLIENT }).toString()
-  }).then(async (res) => await res.body.text())
-  const revoked = await send(`${lr.origin}/v2/account`, auth(token))
-  t.equal(revoked.status, 401)
-  t.same(body(t, revoked), invalid)
+    await request(`${ims.origin}/ims/revoke`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, ...CLIENT }).toString()
+    }).then(async (res) => await res.body.text())
+    const revoked = await send(`${lr.origin}/v2/account`, auth(token))
+    t.equal(revoked.status, expected.status)
+    t.same(body(t, revoked), expected.body)
+  }
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  await t.rejects(createMockLightroom({ ims, rejectedTokenStatus: 402 as 401 }), TypeError)
 })
 
 test('other paths: 404 code 1000 once authenticated; other methods 405', async (t) => {
   const { ims, lr } = await start(t)
   const token = await accessToken(ims)
-  const unknown = await send(`${lr.origin}/v2/catalogs/abc/albums?limit=5`, auth(token))
+  const unknown = await send(`${lr.origin}/v2/catalogs/${lr.catalogId(ims.users[0]!.sub)}/nothing?limit=5`, auth(token))
   t.equal(unknown.status, 404)
   t.same(body(t, unknown), { code: 1000, description: 'Resource not found' })
   t.equal((await send(`${lr.origin}/v2/catalogs/abc`, {})).status, 403, 'authentication comes first')
@@ -242,7 +250,7 @@ test('counters and the request log', async (t) => {
   t.equal(lr.count('health'), 1)
   t.equal(lr.count('account'), 2)
   t.equal(lr.count('account:200'), 1)
-  t.equal(lr.count('account:401'), 1)
+  t.equal(lr.count('account:403'), 1, 'an unknown token: 403 4300')
   t.equal(lr.count('unknown:403'), 1)
   t.equal(lr.count('catalog'), 0)
   t.same(lr.requests(), [

@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Tracer } from '@opentelemetry/api'
 import { fakeClock } from './helpers/clock.js'
+import { createMockIms, createMockLightroom } from '../lib/testing/index.js'
 import { harness, signIn } from './helpers/setup.js'
 
 const HOUR = 3_600_000
@@ -18,12 +19,20 @@ test('the example turns the diagnostics channels into OpenTelemetry spans and Pr
   const { metrics, unsubscribe } = instrument({ tracer: provider.getTracer('test') })
   t.teardown(unsubscribe)
   const clock = fakeClock()
-  const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now } })
+  const ims = await createMockIms({ now: clock.now })
+  const lightroom = await createMockLightroom({ ims })
+  t.teardown(async () => { await lightroom.close(); await ims.close() })
+  const h = await harness({
+    sharedIms: ims,
+    plugin: { now: clock.now, lightroomBaseUrl: lightroom.origin },
+    routes: (app) => app.get('/account', async (request) => ({ email: (await request.lightroomApi().account()).email }))
+  })
   t.teardown(h.close)
   const browser = h.browser()
   await signIn(browser)
   clock.advance(25 * HOUR)
   t.equal((await browser.get('/token')).status, 200, 'the expired token was refreshed')
+  t.equal((await browser.get('/account')).status, 200, 'a Lightroom call')
 
   const spans = exporter.getFinishedSpans()
   const named = (name: string) => spans.filter((span) => span.name === name)
@@ -38,6 +47,7 @@ test('the example turns the diagnostics channels into OpenTelemetry spans and Pr
   const grants = named('lightroom-ims IMS request').map((span) => span.attributes['lightroom_ims.ims.grant_type'])
   t.same(grants.sort(), ['authorization_code', 'refresh_token'], 'one IMS span for the code exchange, one for the refresh')
   t.ok(named('lightroom-ims store').length >= 3, 'store calls are spans too')
+  t.match(named('lightroom-ims Lightroom request')[0]?.attributes, { 'http.request.method': 'GET', 'url.path': '/v2/account' }, 'a span for the Lightroom call')
   t.notMatch(JSON.stringify(spans.map((span) => span.attributes)), new RegExp(h.secrets().filter((s) => s.length > 8).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')), 'no token, code or secret in any attribute')
 
   t.equal(metrics.get('lightroom_ims_sign_ins_total', { result: 'ok' }), 1)

@@ -1,22 +1,38 @@
 /**
- * Calls to the Lightroom partner API (lr.adobe.io) on behalf of one user.
- * Every call carries the API key and, except health, the user's bearer token;
- * bodies lose their `while (1) {}` prefix before parsing; 429, 5xx, timeouts
- * and resets are retried with backoff; a 401 forces exactly one token refresh.
- * Errors never carry a token.
+ * The Lightroom partner API (lr.adobe.io) on behalf of one user: account and catalog, the paged
+ * lists, renditions streamed and generated, uploads and albums. How a request is sent (key, token,
+ * refresh, retries, concurrency cap, origin check) is ./transport.ts; each family of calls has its
+ * own file. Errors never carry a token.
  */
 import type { Dispatcher } from 'undici'
-import { LightroomApiError } from '../errors.js'
-import { get, headerValue } from '../http/request.js'
-import type { HttpResponse } from '../http/request.js'
-import { FINAL, isTransientStatus, parseRetryAfter, retry, transientFailureKind } from '../http/retry.js'
 import type { RetryPolicy } from '../http/retry.js'
-import { isJsonObject, parseLightroomBody, readErrorBody, tryParseLightroomBody } from './body.js'
-import type { LightroomAccount, LightroomCatalog } from './types.js'
+import { CatalogIdCache, CatalogScope, expectJson } from './catalog.js'
+import { invalidResponse } from './failures.js'
+import { ConcurrencyLimit } from './limiter.js'
+import { albumAssets, albums, assets } from './paging.js'
+import type { AlbumAssetsOptions, AlbumsOptions, AssetsOptions } from './paging.js'
+import { generateRenditions, rendition } from './renditions.js'
+import type { GenerateOptions, Rendition, RenditionOptions } from './renditions.js'
+import { LightroomTransport } from './transport.js'
+import type { AccessTokenOptions } from './transport.js'
+import { checkId, optionalSignal } from './input.js'
+import type { GeneratedRenditionType, RenditionType } from './input.js'
+import { addToAlbum, uploadAsset } from './upload.js'
+import type { AddToAlbumResult, UploadOptions, UploadResult } from './upload.js'
+import type { LightroomAccount, LightroomAlbum, LightroomAlbumAsset, LightroomAsset, LightroomCatalog } from './types.js'
 
 export type {
-  EntitlementStatus, LightroomAccount, LightroomCatalog, LightroomEntitlement, LightroomLink, LightroomStorage
+  EntitlementStatus, LightroomAccount, LightroomAlbum, LightroomAlbumAsset, LightroomAsset, LightroomCatalog,
+  LightroomEntitlement, LightroomImportSource, LightroomLink, LightroomResource, LightroomStorage
 } from './types.js'
+export type { AccessTokenOptions } from './transport.js'
+export type { AlbumAssetsOptions, AlbumsOptions, AssetsOptions } from './paging.js'
+export type { GenerateOptions, Rendition, RenditionOptions } from './renditions.js'
+export type { AddToAlbumResult, UploadOptions, UploadResult } from './upload.js'
+export type { GeneratedRenditionType, RenditionType } from './input.js'
+export { GENERATED_RENDITION_TYPES, MAX_PAGE_LIMIT, RENDITION_TYPES } from './input.js'
+export { ConcurrencyLimit } from './limiter.js'
+export { CatalogIdCache } from './catalog.js'
 
 export const LIGHTROOM_BASE_URL = 'https://lr.adobe.io'
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -24,23 +40,18 @@ const DEFAULT_TIMEOUT_MS = 10_000
 const DEFAULT_RETRIES = 3
 const DEFAULT_RETRY_BASE_DELAY_MS = 500
 const DEFAULT_MAX_RETRY_DELAY_MS = 8_000
-/** Server text is echoed into messages: keep it short. */
-const MAX_ECHOED_CHARS = 200
-
-export interface AccessTokenOptions {
-  force?: boolean
-  rejectedAccessToken?: string
-}
+/** Concurrent calls of a client built without a shared limiter. */
+export const DEFAULT_MAX_CONCURRENCY = 16
 
 export interface LightroomClientOptions {
   /** Default 'https://lr.adobe.io'. An origin only; plain http only to a loopback host (the mock). */
   baseUrl?: string | undefined
   /** The IMS client id, sent as X-API-Key. */
   apiKey: string
-  /** Gets the user's access token; called with `{ force: true, rejectedAccessToken }` after a 401. */
+  /** Gets the user's access token; called with `{ force: true, rejectedAccessToken }` after a 401 or a 403 `4300`. */
   accessToken: (options?: AccessTokenOptions) => Promise<string>
   dispatcher?: Dispatcher | undefined
-  /** Per attempt. Default 10000. */
+  /** Per attempt (for streams and upload parts: waiting for headers, and body inactivity). Default 10000. */
   timeoutMs?: number | undefined
   /** Extra attempts after a 429, a 5xx, a timeout or a reset. Default 3. */
   retries?: number | undefined
@@ -48,8 +59,14 @@ export interface LightroomClientOptions {
   retryBaseDelayMs?: number | undefined
   /** Cap for one wait, backoff and Retry-After alike. Default 8000. */
   maxRetryDelayMs?: number | undefined
-  /** Injectable for tests, to record waits instead of making them. */
+  /** Injectable for tests, to record waits instead of making them (retries and rendition polling). */
   sleep?: ((ms: number) => Promise<void>) | undefined
+  /** Shared by every client of an app (the plugin passes its own); else a cap of `maxConcurrency` for this client. */
+  limiter?: ConcurrencyLimit | undefined
+  /** Default 16; ignored when `limiter` is given. */
+  maxConcurrency?: number | undefined
+  /** Shared by the clients of an app (the plugin passes its own): the catalog id is read once per token, not once per client. */
+  catalogIdCache?: CatalogIdCache | undefined
 }
 
 /** Only trial and subscriber accounts may use the partner APIs; `*_expired` and `created` may not. */
@@ -58,52 +75,56 @@ export function isEntitled (account: LightroomAccount): boolean {
   return status === 'trial' || status === 'subscriber'
 }
 
-interface CallOptions {
-  /** Send the bearer token (all but health). */
-  auth: boolean
-  /** Answer null for a Lightroom 404 instead of throwing (the user has no such resource). */
-  notFoundAsNull?: boolean
-}
-
 export class LightroomClient {
-  readonly #origin: string
-  readonly #apiKey: string
-  readonly #accessToken: LightroomClientOptions['accessToken']
-  readonly #dispatcher: Dispatcher | undefined
-  readonly #timeoutMs: number
-  readonly #retry: RetryPolicy
+  readonly #transport: LightroomTransport
+  readonly #scope: CatalogScope
+  readonly #sleep: ((ms: number) => Promise<void>) | undefined
+  #account: Promise<LightroomAccount> | undefined
 
   constructor (options: LightroomClientOptions) {
-    this.#origin = lightroomOrigin(options.baseUrl ?? LIGHTROOM_BASE_URL)
+    const origin = lightroomOrigin(options.baseUrl ?? LIGHTROOM_BASE_URL)
     if (typeof options.apiKey !== 'string' || options.apiKey === '') throw new TypeError('LightroomClient: `apiKey` must be a non-empty string')
     if (typeof options.accessToken !== 'function') throw new TypeError('LightroomClient: `accessToken` must be a function')
-    this.#apiKey = options.apiKey
-    this.#accessToken = options.accessToken
-    this.#dispatcher = options.dispatcher
-    this.#timeoutMs = checkedNumber('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1)
     const retries = checkedNumber('retries', options.retries, DEFAULT_RETRIES, 0)
     if (!Number.isInteger(retries)) throw new TypeError('LightroomClient: `retries` must be an integer')
-    this.#retry = {
+    const retry: RetryPolicy = {
       retries,
       baseDelayMs: checkedNumber('retryBaseDelayMs', options.retryBaseDelayMs, DEFAULT_RETRY_BASE_DELAY_MS, 0),
       maxDelayMs: checkedNumber('maxRetryDelayMs', options.maxRetryDelayMs, DEFAULT_MAX_RETRY_DELAY_MS, 0),
       sleep: options.sleep
     }
+    if (options.limiter !== undefined && !(options.limiter instanceof ConcurrencyLimit)) throw new TypeError('LightroomClient: `limiter` must be a ConcurrencyLimit')
+    const maxConcurrency = checkedNumber('maxConcurrency', options.maxConcurrency, DEFAULT_MAX_CONCURRENCY, 1)
+    this.#sleep = options.sleep
+    this.#transport = new LightroomTransport({
+      origin,
+      apiKey: options.apiKey,
+      accessToken: options.accessToken,
+      dispatcher: options.dispatcher,
+      timeoutMs: checkedNumber('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS, 1),
+      retry,
+      limiter: options.limiter ?? new ConcurrencyLimit(Math.floor(maxConcurrency))
+    })
+    if (options.catalogIdCache !== undefined && !(options.catalogIdCache instanceof CatalogIdCache)) throw new TypeError('LightroomClient: `catalogIdCache` must be a CatalogIdCache')
+    this.#scope = new CatalogScope(this.#transport, options.catalogIdCache === undefined ? undefined : { cache: options.catalogIdCache, token: async () => await options.accessToken() })
   }
 
   /** GET /v2/health: needs the API key only, so it costs no token (and works for nobody signed in). */
   async health (): Promise<unknown> {
-    return await this.#call('/v2/health', { auth: false })
+    const answer = await this.#transport.exchange({ method: 'GET', url: `${this.#transport.origin}/v2/health`, auth: false })
+    return jsonBody(answer)
   }
 
   async account (): Promise<LightroomAccount> {
-    return resource(await this.#call('/v2/account', { auth: true }), '/v2/account') as LightroomAccount
+    const answer = await this.#transport.exchange({ method: 'GET', url: `${this.#transport.origin}/v2/account`, auth: true })
+    const body = expectJson(answer, 'GET')
+    if (typeof body['id'] !== 'string') throw invalidResponse('GET', answer.path, 'the body is not a Lightroom resource')
+    return body as LightroomAccount
   }
 
   /** The user's catalog, or null when they have none yet (Lightroom answers 404). */
   async catalog (): Promise<LightroomCatalog | null> {
-    const body = await this.#call('/v2/catalog', { auth: true, notFoundAsNull: true })
-    return body === null ? null : resource(body, '/v2/catalog') as LightroomCatalog
+    return await this.#scope.readCatalog()
   }
 
   /**
@@ -112,104 +133,71 @@ export class LightroomClient {
    * configured Lightroom origin and nowhere else.
    */
   async get<T = unknown> (path: string): Promise<T> {
-    if (!this.#isApiPath(path)) {
+    const origin = this.#transport.origin
+    if (typeof path !== 'string' || !path.startsWith('/v2/') || !URL.canParse(path, origin) || new URL(path, origin).href !== origin + path) {
       throw new TypeError('LightroomClient.get(): the path must be relative, already encoded and start with /v2/')
     }
-    return await this.#call(path, { auth: true }) as T
+    return jsonBody(await this.#transport.exchange({ method: 'GET', url: origin + path, auth: true })) as T
   }
 
-  #isApiPath (path: unknown): path is string {
-    if (typeof path !== 'string' || !path.startsWith('/v2/')) return false
-    // Dot segments, backslashes, raw spaces: what the parser rewrites is not what the caller wrote.
-    const url = new URL(path, this.#origin)
-    return url.href === this.#origin + path
+  /** The catalog's albums, page after page (`links.next`). */
+  albums (options?: AlbumsOptions): AsyncGenerator<LightroomAlbum> {
+    return albums(this.#scope, options)
   }
 
-  async #call (path: string, options: CallOptions): Promise<unknown> {
-    const sent: string[] = []
-    const res = await this.#send(path, options.auth, sent)
-    if (res.status >= 200 && res.status < 300) {
-      try {
-        return parseLightroomBody(res.text) ?? null
-      } catch (error) {
-        throw new LightroomApiError({ statusCode: 502, lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not JSON', path, transient: false, cause: error })
-      }
-    }
-    const body = tryParseLightroomBody(res.text)
-    // A gateway's HTML 404 means a wrong base URL, not a missing resource: only Lightroom's own JSON 404 is "none".
-    if (res.status === 404 && options.notFoundAsNull === true && isJsonObject(body)) return null
-    throw httpError(res, body, path, sent)
+  /** An album's assets, with the asset embedded (`embed=asset`), newest capture first. */
+  albumAssets (albumId: string, options?: AlbumAssetsOptions): AsyncGenerator<LightroomAlbumAsset> {
+    return albumAssets(this.#scope, albumId, options)
   }
 
-  /**
-   * Sends until an answer is final: 429 / 5xx / timeouts / resets get up to `retries` more attempts
-   * (thrown as the error they would end in), a 401 one forced refresh. `sent` collects the tokens
-   * used, to keep them out of errors.
-   */
-  async #send (path: string, auth: boolean, sent: string[]): Promise<HttpResponse> {
-    const url = this.#origin + path
-    let token = auth ? await this.#accessToken() : undefined
-    let refreshed = false
-    const once = async (): Promise<HttpResponse> => {
-      if (token !== undefined) sent.push(token)
-      return await get(url, { timeoutMs: this.#timeoutMs, dispatcher: this.#dispatcher, headers: this.#headers(token) })
-        .catch((error: unknown) => { throw transportError(error, path) })
-    }
-    return await retry(this.#retry, async () => {
-      let res = await once()
-      if (res.status === 401 && token !== undefined && !refreshed) {
-        // Revoked or expired early: refresh once (the token manager skips it if a peer already did),
-        // and try again at once; this does not use up a retry.
-        refreshed = true
-        token = await this.#accessToken({ force: true, rejectedAccessToken: token })
-        res = await once()
-      }
-      if (isTransientStatus(res.status)) throw httpError(res, tryParseLightroomBody(res.text), path, sent)
-      return res
-    }, (failure) => failure instanceof LightroomApiError ? failure : FINAL)
+  /** The catalog's assets, newest capture first. */
+  assets (options?: AssetsOptions): AsyncGenerator<LightroomAsset> {
+    return assets(this.#scope, options)
   }
 
-  #headers (token: string | undefined): Record<string, string> {
-    const headers: Record<string, string> = { accept: 'application/json', 'x-api-key': this.#apiKey }
-    if (token !== undefined) headers['authorization'] = `Bearer ${token}`
-    return headers
+  /** One asset, or null when Lightroom has no such asset. */
+  async asset (assetId: string, options: { signal?: AbortSignal } = {}): Promise<LightroomAsset | null> {
+    checkId('assetId', assetId)
+    const signal = optionalSignal('signal', options.signal)
+    const answer = await this.#scope.call(`assets/${assetId}`, { method: 'GET', signal })
+    if (answer.status === 404 && answer.json !== undefined) return null
+    return expectJson(answer, 'GET') as LightroomAsset
+  }
+
+  /** A rendition as a stream (never buffered), or null when it does not exist (yet). */
+  async rendition (assetId: string, type: RenditionType, options?: RenditionOptions): Promise<Rendition | null> {
+    return await rendition(this.#scope, assetId, type, options)
+  }
+
+  /** Asks Lightroom to make 'fullsize' and/or '2560', then polls until they are ready. */
+  async generateRenditions (assetId: string, types: GeneratedRenditionType[], options?: GenerateOptions): Promise<{ ready: GeneratedRenditionType[] }> {
+    return await generateRenditions(this.#scope, assetId, types, options, this.#sleep)
+  }
+
+  /** Creates an asset and uploads its original in parts; see UploadOptions. */
+  async uploadAsset (options: UploadOptions): Promise<UploadResult> {
+    return await uploadAsset(this.#scope, async () => await this.#myAccount(), options)
+  }
+
+  /** Adds assets to an album, 50 a call; per-asset refusals are in `failed`. */
+  async addToAlbum (albumId: string, assetIds: string[], options: { signal?: AbortSignal } = {}): Promise<AddToAlbumResult> {
+    return await addToAlbum(this.#scope, albumId, assetIds, options.signal)
+  }
+
+  /** The account, read once per client (uploads need its id and entitlement). */
+  async #myAccount (): Promise<LightroomAccount> {
+    const pending = this.#account ?? (this.#account = this.account())
+    pending.catch(() => { if (this.#account === pending) this.#account = undefined })
+    return await pending
   }
 }
 
-function resource (body: unknown, path: string): Record<string, unknown> {
-  if (isJsonObject(body) && typeof body['id'] === 'string') return body
-  throw new LightroomApiError({ statusCode: 502, lightroomCode: 'LR_API_INVALID_RESPONSE', description: 'the body is not a Lightroom resource', path, transient: false })
-}
-
-function httpError (res: HttpResponse, body: unknown, path: string, sent: string[]): LightroomApiError {
-  const { code, description } = readErrorBody(body)
-  return new LightroomApiError({
-    statusCode: res.status,
-    lightroomCode: code === undefined ? 'LR_API_HTTP_ERROR' : scrub(code, sent),
-    description: description === undefined ? undefined : scrub(description, sent),
-    path,
-    retryAfterSeconds: parseRetryAfter(headerValue(res, 'retry-after'), Date.now()),
-    transient: isTransientStatus(res.status)
-  })
-}
-
-function transportError (error: unknown, path: string): LightroomApiError {
-  const kind = transientFailureKind(error)
-  return new LightroomApiError({
-    statusCode: kind === 'timeout' ? 504 : 502,
-    lightroomCode: kind === 'timeout' ? 'LR_API_TIMEOUT' : 'LR_API_UNREACHABLE',
-    path,
-    transient: kind !== undefined,
-    // undici's errors never quote request headers, so the bearer token cannot be in here.
-    cause: error
-  })
-}
-
-/** Lightroom text goes into messages and logs: cut it short and blank out any token we sent. */
-function scrub (text: string, secrets: string[]): string {
-  let out = text
-  for (const secret of secrets) out = out.split(secret).join('[redacted]')
-  return out.length > MAX_ECHOED_CHARS ? `${out.slice(0, MAX_ECHOED_CHARS)}…` : out
+function jsonBody (answer: Parameters<typeof expectJson>[0]): unknown {
+  if (answer.status >= 200 && answer.status < 300 && answer.text.trim() !== '' && answer.json === undefined) {
+    throw invalidResponse('GET', answer.path, 'the body is not JSON')
+  }
+  if (answer.status >= 200 && answer.status < 300) return answer.json ?? null
+  return expectJson(answer, 'GET')
 }
 
 /**

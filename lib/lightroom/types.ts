@@ -59,3 +59,54 @@ export interface LightroomCatalog {
   links: { self: LightroomLink, [rel: string]: LightroomLink }
   [field: string]: unknown
 }
+
+/** What every resource carries; Lightroom adds fields over time, so every object stays open. */
+export interface LightroomResource {
+  /** 32 hex digits. */
+  id: string
+  type?: string
+  subtype?: string
+  created?: string
+  updated?: string
+  payload?: Record<string, unknown>
+  links?: Record<string, LightroomLink>
+  [field: string]: unknown
+}
+
+/** An album: `subtype` 'collection', 'collection_set', 'project', 'project_set'. */
+export interface LightroomAlbum extends LightroomResource {
+  type?: 'album'
+  payload?: { name?: string, userCreated?: string, userUpdated?: string, parent?: { id: string }, cover?: { id: string }, [field: string]: unknown }
+}
+
+export interface LightroomImportSource {
+  fileName?: string
+  fileSize?: number
+  originalWidth?: number
+  originalHeight?: number
+  sha256?: string
+  importedOnDevice?: string
+  importedBy?: string
+  importTimestamp?: string
+  [field: string]: unknown
+}
+
+/** An asset: `subtype` 'image' or 'video'. */
+export interface LightroomAsset extends LightroomResource {
+  type?: 'asset'
+  payload?: {
+    /** Lightroom date string; '0000-00-00T00:00:00' when unknown. */
+    captureDate?: string
+    userCreated?: string
+    userUpdated?: string
+    importSource?: LightroomImportSource
+    develop?: Record<string, unknown>
+    video?: Record<string, unknown>
+    [field: string]: unknown
+  }
+}
+
+/** An item of albumAssets(): the asset itself, its album entry (order, cover) beside it. */
+export interface LightroomAlbumAsset extends LightroomAsset {
+  albumAsset: { id: string, payload?: { order?: string, cover?: boolean, [field: string]: unknown }, links?: Record<string, LightroomLink> }
+}

@@ -6,7 +6,7 @@ export type {
 export { createMockLightroom } from './lightroom/server.js'
 export type {
   MockLightroom, MockLightroomEndpoint, MockLightroomEntitlement, MockLightroomFault, MockLightroomOptions,
-  MockLightroomRequest, MockLightroomUser
+  MockLightroomRequest, MockLightroomUser, MockLibrarySettings, MockLightroomLibrary, MockRenditionType
 } from './lightroom/types.js'
 export { testingHooks } from '../testing-hooks.js'
 export type { TestingHooks } from '../testing-hooks.js'

@@ -15,6 +15,10 @@ export const HIJACK_PREFIX = 'while (1) {}\n'
 export const INVALID_API_KEY = { code: '403003', description: 'Api Key is invalid' }
 export const INVALID_TOKEN = { error_code: '401013', message: 'Oauth token is not valid' }
 export const NOT_FOUND = { code: 1000, description: 'Resource not found' }
+/** Adobe's upload guide: what an expired (or revoked) access token gets. */
+export const EXPIRED_TOKEN = { error_code: '4300', message: 'Access is forbidden' }
+/** The account may not use the partner APIs (not trial or subscriber). */
+export const ACCOUNT_STATE = { error_code: '4301', message: 'Account state is not valid' }
 
 const DAY_MS = 86_400_000
 const GIB = 1024 ** 3

@@ -10,17 +10,26 @@ import { Delays } from '../shared/delays.js'
 import { closableServer, listenOrigin, sendText, splitTarget } from '../shared/http.js'
 import type { MockIms, MockImsUser } from '../ims/types.js'
 import {
-  INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, statusError
+  ACCOUNT_STATE, EXPIRED_TOKEN, INVALID_API_KEY, INVALID_TOKEN, NOT_FOUND, accountBody, catalogBody, healthBody, hexId, sendLightroomJson, statusError
 } from './bodies.js'
+import { CATALOG_GONE, catalogEndpoint, serveCatalog } from './catalog-server.js'
+import type { CatalogSettings } from './catalog-server.js'
 import { lightroomFaultQueue } from './faults.js'
+import { MockLibrary, hex32 } from './library.js'
+import { MIN_JPEG_BYTES } from './jpeg.js'
 import type {
-  MockLightroom, MockLightroomEndpoint, MockLightroomFault, MockLightroomOptions, MockLightroomRequest
+  MockLightroom, MockLightroomEndpoint, MockLightroomFault, MockLightroomLibrary, MockLightroomOptions, MockLightroomRequest, MockRenditionType
 } from './types.js'
 
 export type {
   MockLightroom, MockLightroomEndpoint, MockLightroomEntitlement, MockLightroomFault, MockLightroomOptions,
-  MockLightroomRequest, MockLightroomUser
+  MockLightroomRequest, MockLightroomUser, MockLibrarySettings, MockLightroomLibrary, MockRenditionType
 } from './types.js'
+
+const ENTITLED = new Set(['trial', 'subscriber'])
+const DEFAULT_RENDITION_SIZES: Record<MockRenditionType, number> = {
+  thumbnail2x: 24_000, 640: 80_000, 1280: 260_000, 2048: 650_000, 2560: 1_000_000, fullsize: 4_000_000
+}
 
 const ENDPOINTS = new Map<string, MockLightroomEndpoint>([
   ['/v2/health', 'health'],
@@ -39,13 +48,22 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
   const log: MockLightroomRequest[] = []
   const bump = (key: string): void => { counts.set(key, (counts.get(key) ?? 0) + 1) }
   let origin = ''
+  const settings = checkedSettings(options)
+  const librarySettings = { assets: settings.assets, albums: settings.albums, seed: settings.seed, apiKey: apiKeys[0] ?? 'mock' }
+  const libraries = new Map<string, MockLibrary>()
+  const catalogIds = new Map<string, string>()
+  const libraryOf = (sub: string): MockLibrary => {
+    let library = libraries.get(sub)
+    if (library === undefined) libraries.set(sub, library = new MockLibrary(sub, librarySettings))
+    return library
+  }
+  const catalogIdOf = (sub: string): string => catalogIds.get(sub) ?? hexId('catalog', sub)
 
   async function serve (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // GETs carry no body; whatever a client sends anyway is drained so the socket stays usable.
-    req.resume()
     // A server's requests always have a url and a method.
     const target = req.url as string
-    const endpoint = ENDPOINTS.get(splitTarget(target).path)
+    const { path, query } = splitTarget(target)
+    const endpoint = ENDPOINTS.get(path) ?? catalogEndpoint(path, req.method as string)
     const name = endpoint ?? 'unknown'
     const apiKey = header(req, 'x-api-key')
     const accessToken = /^Bearer\s+(\S+)$/i.exec(header(req, 'authorization') ?? '')?.[1]
@@ -55,18 +73,28 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     res.once('finish', () => bump(`${name}:${res.statusCode}`))
     res.once('close', () => { if (!res.writableFinished) bump(`${name}:reset`) })
 
-    if (req.method !== 'GET') return sendLightroomJson(res, 405, statusError(405), { Allow: 'GET' })
+    const catalogScoped = path.startsWith('/v2/catalogs/')
+    if (req.method !== 'GET' && !catalogScoped) return sendLightroomJson(res, 405, statusError(405), { Allow: 'GET' })
     const fault = endpoint === undefined ? undefined : faults.take(endpoint, '*')
     if (fault !== undefined && !(await playFault(req, res, fault))) return
     // The gateway checks the key before anything else, and health needs nothing more.
     if (apiKey === undefined || !apiKeys.includes(apiKey)) return sendLightroomJson(res, 403, INVALID_API_KEY)
     if (endpoint === 'health') return sendLightroomJson(res, 200, healthBody())
-    const imsUser = accessToken === undefined ? undefined : tokenOwner(ims, accessToken, apiKey)
-    if (imsUser === undefined) return sendLightroomJson(res, 401, INVALID_TOKEN)
+    if (accessToken === undefined) return sendLightroomJson(res, 401, INVALID_TOKEN)
+    const imsUser = tokenOwner(ims, accessToken, apiKey)
+    if (imsUser === undefined) {
+      return settings.rejectedTokenStatus === 401 ? sendLightroomJson(res, 401, INVALID_TOKEN) : sendLightroomJson(res, 403, EXPIRED_TOKEN)
+    }
     const user = users.get(imsUser.sub) ?? {}
     if (endpoint === 'account') return sendLightroomJson(res, 200, accountBody(origin, imsUser, user, Date.now()))
-    if (endpoint === 'catalog' && user.hasCatalog !== false) return sendLightroomJson(res, 200, catalogBody(origin, imsUser, user))
-    sendLightroomJson(res, 404, NOT_FOUND)
+    if (endpoint !== 'catalog' && !catalogScoped) return sendLightroomJson(res, 404, NOT_FOUND)
+    if (!ENTITLED.has(user.entitlement ?? 'subscriber')) return sendLightroomJson(res, 403, ACCOUNT_STATE)
+    const catalogId = catalogIdOf(imsUser.sub)
+    if (endpoint === 'catalog') {
+      return user.hasCatalog === false ? sendLightroomJson(res, 404, NOT_FOUND) : sendLightroomJson(res, 200, { ...catalogBody(origin, imsUser, user), id: catalogId, links: { self: { href: `v2/catalogs/${catalogId}` } } })
+    }
+    if (user.hasCatalog === false) return sendLightroomJson(res, 404, CATALOG_GONE)
+    await serveCatalog(req, res, path, query, { catalogId, library: () => libraryOf(imsUser.sub) }, { origin, ...settings.catalog })
   }
 
   /** True when the request should then be answered normally (a delay ran out). */
@@ -108,7 +136,13 @@ export async function createMockLightroom (options: MockLightroomOptions): Promi
     clearFaults: () => faults.clear(),
     setUser: (sub, user) => { users.set(sub, { ...user }) },
     accountId: (sub) => hexId('account', sub),
-    catalogId: (sub) => hexId('catalog', sub),
+    catalogId: catalogIdOf,
+    changeCatalogId: (sub) => {
+      const next = hex32('catalog', sub, String(Date.now()), String(Math.random()))
+      catalogIds.set(sub, next)
+      return next
+    },
+    library: (sub) => libraryView(libraryOf(sub), catalogIdOf(sub)),
     close: async () => {
       faults.clear()
       delays.cancelAll()
@@ -131,4 +165,48 @@ function tokenOwner (ims: MockIms, accessToken: string, apiKey: string): MockIms
   const info = ims.introspect(accessToken)
   if (!info.active || info.clientId !== apiKey) return undefined
   return ims.users.find((user) => user.sub === info.sub)
+}
+
+interface Settings {
+  assets: number
+  albums: number
+  seed: string
+  rejectedTokenStatus: 401 | 403
+  catalog: Omit<CatalogSettings, 'origin'>
+}
+
+function checkedSettings (options: MockLightroomOptions): Settings {
+  const library = options.library ?? {}
+  const count = (name: string, value: number | undefined, fallback: number, max: number): number => {
+    if (value === undefined) return fallback
+    if (!Number.isInteger(value) || value < 0 || value > max) throw new TypeError(`createMockLightroom: \`${name}\` must be an integer from 0 to ${max}`)
+    return value
+  }
+  const sizes = { ...DEFAULT_RENDITION_SIZES }
+  for (const [type, bytes] of Object.entries(options.renditionSizes ?? {})) {
+    if (!(type in sizes)) throw new TypeError(`createMockLightroom: \`renditionSizes\` has an unknown type "${type}"`)
+    sizes[type as MockRenditionType] = count(`renditionSizes.${type}`, bytes, 0, 1024 ** 3)
+    if (bytes < MIN_JPEG_BYTES) throw new TypeError(`createMockLightroom: \`renditionSizes.${type}\` must be at least ${MIN_JPEG_BYTES} bytes`)
+  }
+  if (options.rejectedTokenStatus !== undefined && options.rejectedTokenStatus !== 401 && options.rejectedTokenStatus !== 403) {
+    throw new TypeError('createMockLightroom: `rejectedTokenStatus` must be 401 or 403')
+  }
+  return {
+    assets: count('library.assets', library.assets, 2500, 1_000_000),
+    albums: count('library.albums', library.albums, 12, 1000),
+    seed: typeof library.seed === 'string' ? library.seed : 'lightroom',
+    rejectedTokenStatus: options.rejectedTokenStatus ?? 403,
+    catalog: { renditionSizes: sizes, renditionDelayMs: count('renditionDelayMs', options.renditionDelayMs, 2000, 3_600_000) }
+  }
+}
+
+function libraryView (library: MockLibrary, catalogId: string): MockLightroomLibrary {
+  return {
+    catalogId,
+    albums: () => [...library.albums.values()].map((album) => ({ id: album.id, name: album.name, subtype: album.subtype, assets: album.members.size })),
+    assetIds: () => library.sorted().map((asset) => asset.id),
+    master: (assetId) => library.assets.get(assetId)?.upload?.master,
+    hasAsset: (assetId) => library.assets.has(assetId),
+    albumAssetIds: (albumId) => [...(library.albums.get(albumId)?.members ?? [])]
+  }
 }
