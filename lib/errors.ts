@@ -34,7 +34,9 @@ export const ErrorCodes = Object.freeze({
 export type LightroomErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
 
 /** The codes a LightroomAuthError can carry: what a request, a sign-in or a background job can meet. */
-export type LightroomAuthErrorCode = Exclude<LightroomErrorCode, 'LR_IMS_REQUEST_FAILED' | 'LR_INVALID_OPTION' | 'LR_API_ERROR' | 'LR_BAD_REQUEST' | 'LR_INTERNAL_ERROR'>
+export type LightroomAuthErrorCode = typeof ErrorCodes[
+  'LOGIN_REQUIRED' | 'IMS_UNAVAILABLE' | 'IMS_ERROR' | 'STORE_UNAVAILABLE' | 'STORE_CORRUPT' | 'ACCESS_DENIED' | 'BAD_STATE' | 'BAD_ORIGIN' | 'INVALID_ID_TOKEN'
+]
 
 /** The base of every error this package throws. */
 export abstract class LightroomError extends Error {

@@ -1,6 +1,9 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expect, test } from 'tstyche'
-import lrImsPlugin, { encryptedStore, memoryBackend, LightroomAuthError, type LightroomImsOptions, type TokenStore } from '../index.js'
+import lrImsPlugin, {
+  encryptedStore, memoryBackend, LightroomAuthError, LightroomClient,
+  type AddToAlbumResult, type LightroomAlbum, type LightroomAsset, type LightroomImsOptions, type Rendition, type TokenStore
+} from '../index.js'
 import { createMockIms, testingHooks, type MockIms } from '../lib/testing/index.js'
 
 test('the plugin registers with the documented options', async () => {
@@ -59,4 +62,20 @@ test('testing knobs travel under the testingHooks symbol, never as options', asy
   await app.register(lrImsPlugin, { ...required, [testingHooks]: { now: () => 0, imsRetry: { retries: 0 }, refreshLock: { lockTtlMs: 100 } } })
   expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ ...required, now: () => 0 })
   expect<LightroomImsOptions>().type.not.toBeAssignableFrom({ ...required, [testingHooks]: { now: 'not a clock' } })
+})
+
+test('the Lightroom API client: paged iterators, streamed renditions, uploads', () => {
+  const app = Fastify()
+  app.get('/photos', async (request) => {
+    const lr = request.lightroomApi()
+    expect(lr.albums({ subtype: 'project' })).type.toBe<AsyncGenerator<LightroomAlbum>>()
+    expect(lr.assets({ subtype: ['image'] })).type.toBe<AsyncGenerator<LightroomAsset>>()
+    expect(lr.asset('0123456789abcdef0123456789abcdef')).type.toBe<Promise<LightroomAsset | null>>()
+    expect(lr.rendition('0123456789abcdef0123456789abcdef', '2048')).type.toBe<Promise<Rendition | null>>()
+    expect(lr.rendition).type.not.toBeCallableWith('0123456789abcdef0123456789abcdef', '999')
+    expect(lr.generateRenditions).type.not.toBeCallableWith('0123456789abcdef0123456789abcdef', ['640'])
+    expect(lr.uploadAsset).type.toBeCallableWith({ body: Buffer.alloc(1), size: 1, fileName: 'a.jpg', contentType: 'image/jpeg' })
+    expect(lr.addToAlbum('0123456789abcdef0123456789abcdef', [])).type.toBe<Promise<AddToAlbumResult>>()
+    expect(app.lightroom.api('user')).type.toBe<LightroomClient>()
+  })
 })
