@@ -33,6 +33,8 @@ export interface LightroomImsOptions extends WithTestingHooks {
   renewRefreshAfterSeconds?: number
   /** How long a session (cookie and record) lasts without a new sign-in. */
   sessionMaxAgeSeconds?: number
+  /** Sessions (signed-in devices) kept per user; a sign-in beyond it ends the oldest. Default 10. */
+  maxSessionsPerUser?: number
   /** Timeout of every call to IMS. */
   httpTimeoutMs?: number
   /** Clock tolerance when checking the id_token's exp/iat. */
@@ -60,6 +62,7 @@ export interface ResolvedOptions {
   refreshMarginMs: number
   renewRefreshAfterMs: number
   sessionMaxAgeMs: number
+  maxSessionsPerUser: number
   httpTimeoutMs: number
   clockToleranceSeconds: number
   allowedOrigins: string[]
@@ -71,7 +74,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
-  'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'httpTimeoutMs',
+  'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'maxSessionsPerUser', 'httpTimeoutMs',
   'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl'
 ])
 
@@ -104,6 +107,12 @@ function seconds (options: Record<string, unknown>, name: string, fallback: numb
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     fail(name, `must be a number between ${min} and ${max}`)
   }
+  return value
+}
+
+function integer (options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = seconds(options, name, fallback, min, max)
+  if (!Number.isInteger(value)) fail(name, `must be a whole number between ${min} and ${max}`)
   return value
 }
 
@@ -201,6 +210,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     refreshMarginMs: seconds(options, 'refreshMarginSeconds', 300, 0, 86400) * 1000,
     renewRefreshAfterMs: seconds(options, 'renewRefreshAfterSeconds', 7 * 86400, 60, 365 * 86400) * 1000,
     sessionMaxAgeMs: seconds(options, 'sessionMaxAgeSeconds', 30 * 86400, 60, 400 * 86400) * 1000,
+    maxSessionsPerUser: integer(options, 'maxSessionsPerUser', 10, 1, 100),
     httpTimeoutMs: seconds(options, 'httpTimeoutMs', 10000, 100, 120000),
     clockToleranceSeconds: seconds(options, 'clockToleranceSeconds', 60, 0, 600),
     allowedOrigins: allowedOrigins(options.allowedOrigins),

@@ -74,6 +74,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     refreshMarginMs: options.refreshMarginMs,
     renewRefreshAfterMs: options.renewRefreshAfterMs,
     sessionMaxAgeMs: options.sessionMaxAgeMs,
+    maxSessionsPerUser: options.maxSessionsPerUser,
     ...hooks.refreshLock
   })
   const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })

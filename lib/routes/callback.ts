@@ -85,8 +85,9 @@ export function callbackHandler (ctx: PluginContext) {
       return fail(new LightroomAuthError('LR_IMS_ERROR', 502, 'Adobe sent an unusable token response; please try again', { cause: error }))
     }
     try {
-      await ctx.tokens.signIn(tokens, request.log)
-      await ctx.sessions.create(request, reply, userId)
+      const session = ctx.sessions.prepare(userId)
+      await ctx.tokens.signIn(tokens, { id: session.record.signInId, sessionKey: session.key, createdAt: session.record.createdAt }, request.log)
+      await ctx.sessions.start(request, reply, session)
     } catch (error) {
       // The store is down (both throw LR_STORE_UNAVAILABLE): nothing half-done is left behind that matters.
       return fail(error as LightroomAuthError)

@@ -15,16 +15,18 @@ function crossSite (request: FastifyRequest, allowed: Set<string>): boolean {
   return request.headers['sec-fetch-site'] === 'cross-site'
 }
 
-/** POST {prefix}/logout: revokes at IMS (best effort), deletes tokens and session, clears the cookie. */
+/** POST {prefix}/logout: revokes the user's grants at IMS (best effort), deletes tokens and sessions, clears the cookie. */
 export function logoutHandler (ctx: PluginContext) {
   const allowed = new Set([ctx.options.redirectUrl.origin, ...ctx.options.allowedOrigins])
   return async function logout (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     if (crossSite(request, allowed)) {
       return sendAuthError(request, reply, new LightroomAuthError('LR_BAD_ORIGIN', 403, 'Sign-out must come from this site'), ctx.loginPath())
     }
-    const session = await ctx.sessions.read(request)
-    if (session !== undefined) {
-      await ctx.tokens.signOut(session.userId, request.log)
+    // Only a session of a sign-in the user's record still lists may sign the user out everywhere:
+    // a stale one (from before a sign-out, or evicted) ends itself and touches no current grant.
+    const current = await ctx.currentUser.resolve(request)
+    if (current !== undefined) {
+      await ctx.tokens.signOut(current.session.userId, request.log)
     }
     await ctx.sessions.destroy(request, reply)
     // ?returnTo= as on login: only a same-origin relative path, else the default.
