@@ -14,11 +14,21 @@ export const ErrorCodes = Object.freeze({
   STORE_UNAVAILABLE: 'LR_STORE_UNAVAILABLE',
   STORE_CORRUPT: 'LR_STORE_CORRUPT',
   ACCESS_DENIED: 'LR_ACCESS_DENIED',
+  /** Sign-in with prompt=none: the user is not signed in at Adobe. */
+  IMS_LOGIN_REQUIRED: 'LR_IMS_LOGIN_REQUIRED',
+  /** Sign-in with prompt=none: the user has not consented to this app yet. */
+  CONSENT_REQUIRED: 'LR_CONSENT_REQUIRED',
+  /** Sign-in with prompt=none: Adobe needs the user to interact (a page to show). */
+  INTERACTION_REQUIRED: 'LR_INTERACTION_REQUIRED',
+  /** Adobe refused the requested scopes (check the `scopes` option). */
+  INVALID_SCOPE: 'LR_INVALID_SCOPE',
   BAD_STATE: 'LR_BAD_STATE',
   BAD_ORIGIN: 'LR_BAD_ORIGIN',
   INVALID_ID_TOKEN: 'LR_INVALID_ID_TOKEN',
   INVALID_OPTION: 'LR_INVALID_OPTION',
   API_ERROR: 'LR_API_ERROR',
+  /** A path under routePrefix that is none of our routes (or a wrong method). */
+  NOT_FOUND: 'LR_NOT_FOUND',
   /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */
   BAD_REQUEST: 'LR_BAD_REQUEST',
   /** Something unexpected in one of our routes; logged, never echoed. */
@@ -35,6 +45,11 @@ export type LightroomAuthErrorCode =
   | 'LR_STORE_UNAVAILABLE'
   | 'LR_STORE_CORRUPT'
   | 'LR_ACCESS_DENIED'
+  | 'LR_IMS_LOGIN_REQUIRED'
+  | 'LR_CONSENT_REQUIRED'
+  | 'LR_INTERACTION_REQUIRED'
+  | 'LR_INVALID_SCOPE'
+  | 'LR_BAD_REQUEST'
   | 'LR_BAD_STATE'
   | 'LR_BAD_ORIGIN'
   | 'LR_INVALID_ID_TOKEN'

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
+import { isLoopbackHost } from './http/loopback.js'
 import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
 import type { WithTestingHooks } from './testing/hooks.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
-export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
+export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'])
 
 /** What a host app passes to `app.register(lrImsPlugin, options)`. */
 export interface LightroomImsOptions extends WithTestingHooks {
@@ -45,6 +46,11 @@ export interface LightroomImsOptions extends WithTestingHooks {
   defaultReturnTo?: string
   /** Origin of the Lightroom API. Default 'https://lr.adobe.io'. */
   lightroomBaseUrl?: string
+  /**
+   * After POST logout, also send the browser through the provider's front-channel sign-out
+   * (IMS `/ims/logout/v1`, or the discovery document's `end_session_endpoint`). Default false.
+   */
+  signOutAtIms?: boolean
 }
 
 export interface ResolvedOptions {
@@ -68,6 +74,7 @@ export interface ResolvedOptions {
   allowedOrigins: string[]
   defaultReturnTo: string
   lightroomBaseUrl: string
+  signOutAtIms: boolean
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
 }
@@ -75,7 +82,7 @@ export interface ResolvedOptions {
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
   'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'maxSessionsPerUser', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl'
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'signOutAtIms'
 ])
 
 function fail (option: string, message: string): never {
@@ -98,6 +105,13 @@ function absoluteHttpUrl (name: string, value: unknown): URL {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(name, `must use http or https, got "${url.protocol}"`)
   if (url.username !== '' || url.password !== '') fail(name, 'must not contain credentials')
+  return url
+}
+
+/** Where discovery (and so every token call) points: https, plain http only to this machine. */
+function providerUrl (name: string, value: unknown): URL {
+  const url = absoluteHttpUrl(name, value)
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) fail(name, 'must use https (plain http only to localhost)')
   return url
 }
 
@@ -187,8 +201,9 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   requiredString(options, 'redirectUri')
   const redirectUrl = absoluteHttpUrl('redirectUri', options.redirectUri)
   if (redirectUrl.hash !== '') fail('redirectUri', 'must not contain a fragment')
-  const discoveryUrl = absoluteHttpUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL).href
-  const issuer = options.issuer === undefined ? undefined : absoluteHttpUrl('issuer', options.issuer).href.replace(/\/$/, '')
+  const discoveryUrl = providerUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL).href
+  const issuer = options.issuer === undefined ? undefined : providerUrl('issuer', options.issuer).href.replace(/\/$/, '')
+  if (options.signOutAtIms !== undefined && typeof options.signOutAtIms !== 'boolean') fail('signOutAtIms', 'must be true or false')
   const defaultReturnTo = options.defaultReturnTo ?? '/'
   if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || defaultReturnTo.startsWith('//')) {
     fail('defaultReturnTo', 'must be a relative path starting with a single "/"')
@@ -216,6 +231,7 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
     lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
+    signOutAtIms: options.signOutAtIms === true,
     secureCookies: redirectUrl.protocol === 'https:'
   }
 }

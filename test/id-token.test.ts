@@ -26,7 +26,7 @@ t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server
 const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys`
 
 function verifier (): IdTokenVerifier {
-  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
+  return new IdTokenVerifier({ jwksUri, issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
 }
 
 async function sign (claims: JWTPayload, options: { key?: CryptoKey, kid?: string, expiresIn?: string | number } = {}): Promise<string> {
@@ -88,7 +88,7 @@ test('an unknown kid after the refetch floor triggers exactly one refetch (provi
 })
 
 test('an unreachable JWKS is an LR_INVALID_ID_TOKEN error, not a crash', async (t) => {
-  const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
+  const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
   await t.rejects(v.verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN' })
 })
 
@@ -119,7 +119,7 @@ async function flakyJwks (t: Tap, answer: (call: number) => number | undefined):
 }
 
 function flakyVerifier (jwksUri: string, waits: number[], timeoutMs = 2000): IdTokenVerifier {
-  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs, dispatcher, sleep: async (ms) => { waits.push(ms) } })
+  return new IdTokenVerifier({ jwksUri, issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs, dispatcher, sleep: async (ms) => { waits.push(ms) } })
 }
 
 test('a JWKS blip (503) gets one quick second chance: the user is waiting on the callback', async (t) => {

@@ -37,7 +37,7 @@ export class TokenManager {
       onForget: (userId, reason, set) => {
         this.events.emit('logout', { userId, reason })
         // The grant that failed is gone; grants of earlier sign-ins may not be: revoke them too.
-        if (set !== undefined) void this.#revokeAll(userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log)
+        if (set !== undefined) this.#revokeAll(userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
       }
     })
   }

@@ -79,7 +79,7 @@ export class TokenRecords {
     return value !== undefined && this.#checked.get(value) === userId ? value : undefined
   }
 
-    /**
+  /**
    * Stores a sign-in's set, replacing the user's tokens but keeping the other sign-ins still live
    * (other devices), capped: the oldest beyond `maxSessionsPerUser` are evicted. The grant replaced
    * is kept to be revoked at sign-out. A compare-and-set, so two sign-ins at once both stay listed.
