@@ -35,17 +35,19 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   // Anyone can start a sign-in, and each costs a code exchange: under a slow IMS, junk callbacks
   // would otherwise hold every connection of the pool that signed-in users' refreshes need.
   const signInDispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_SIGN_IN_CONNECTIONS_PER_ORIGIN })
-  fastify.addHook('onClose', async () => { await Promise.all([dispatcher.close(), signInDispatcher.close()]) })
+  let closing: Promise<unknown> | undefined
+  const closeDispatchers = async (): Promise<void> => { await (closing ??= Promise.all([dispatcher.close(), signInDispatcher.close()])) }
+  fastify.addHook('onClose', closeDispatchers)
 
   let provider: ProviderMetadata
   try {
     provider = await discoverProvider({ discoveryUrl: options.discoveryUrl, issuer: options.issuer, timeoutMs: options.httpTimeoutMs, dispatcher })
   } catch (error) {
-    await Promise.all([dispatcher.close(), signInDispatcher.close()])
+    await closeDispatchers()
     throw error
   }
   if (options.signOutAtIms && provider.endSessionEndpoint === undefined && !provider.isIms) {
-    await Promise.all([dispatcher.close(), signInDispatcher.close()])
+    await closeDispatchers()
     throw new LightroomConfigError('signOutAtIms', 'needs a provider with an end_session_endpoint (its discovery document has none)')
   }
 

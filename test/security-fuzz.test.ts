@@ -9,7 +9,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import type { MockImsFault } from '../lib/testing/index.js'
 import { CALLBACK, LOGIN, LOGOUT, authorizeAs, cookieNames, setCookies, startLogin, type StartedLogin } from './helpers/flows.js'
 import { seededRng, testSeed, type Rng } from './helpers/prng.js'
-import { APP_ORIGIN, harness, rawRecords, signInRecords, type Harness } from './helpers/setup.js'
+import { APP_ORIGIN, harness, signInRecords, type Harness } from './helpers/setup.js'
 
 /** Default seed: `npm test` is deterministic; LR_TEST_SEED explores others. */
 const SEED = 0xF022_0006

@@ -12,7 +12,7 @@ test('the plugin registers with the documented options', async () => {
     clientSecret: 'secret',
     redirectUri: 'https://app.example/auth/lightroom/callback',
     cookieSecret: ['a'.repeat(32), 'b'.repeat(32)],
-    scopes: ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'],
+    scopes: ['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'],
     store,
     routePrefix: '/auth/lightroom',
     refreshMarginSeconds: 300

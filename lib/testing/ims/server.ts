@@ -92,7 +92,7 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
   const closeServer = closableServer(server)
   ctx.origin = await listenOrigin(server, settings.port, settings.host)
   ctx.issuer = ctx.origin + issuerPath(settings.flavor)
-  ctx.idTokenIssuer = settings.flavor === 'ims' && settings.idTokenIssuer === 'host/ims' ? `${ctx.issuer}/ims` : ctx.issuer
+  ctx.idTokenIssuer = settings.idTokenIssuer === 'host/ims' ? `${ctx.issuer}/ims` : ctx.issuer
 
   const userBySub = (sub: string, caller: string): MockImsUser => {
     const user = settings.users.find((candidate) => candidate.sub === sub)

@@ -84,7 +84,7 @@ export interface MockImsOptions {
    */
   revokeOnCodeReplay?: boolean
   /**
-   * The id_token's `iss` (ims flavor): Adobe documents both. Default 'host', the discovery
+   * The id_token's `iss`: Adobe documents both for IMS. Default 'host', the discovery
    * document's issuer (the bare host); 'host/ims' appends `/ims`.
    */
   idTokenIssuer?: 'host' | 'host/ims'
