@@ -12,6 +12,8 @@ export type { LightroomErrorCode, LightroomAuthErrorCode, LightroomApiClientCode
 export type { TokenSet } from './lib/auth/token-set.js'
 export type { GetOptions, RenewReport, TokenEvents, RefreshReason } from './lib/auth/token-manager.js'
 export type { ProviderMetadata } from './lib/ims/discovery.js'
+export { CHANNELS as diagnosticsChannels } from './lib/diagnostics/channels.js'
+export type { SignInContext, RefreshContext, ImsRequestContext, LightroomRequestContext, StoreContext } from './lib/diagnostics/channels.js'
 export { LightroomClient, isEntitled, LIGHTROOM_BASE_URL } from './lib/lightroom/client.js'
 export type { LightroomClientOptions } from './lib/lightroom/client.js'
 export type * from './lib/lightroom/types.js'

@@ -84,7 +84,8 @@ async function tokenStore () {
     // Without a listener ioredis crashes the process; while Redis is down the plugin answers 503.
     redis.on('error', (error) => console.warn(`redis: ${error.message}`))
     await redis.connect()
-    closers.push(async () => { await redis.quit() })
+    // quit() fails while Redis is unreachable (no offline queue): disconnect() then.
+    closers.push(async () => { await redis.quit().catch(() => redis.disconnect()) })
     return encryptedStore(redisBackend(redis, { prefix: 'lr-demo:' }), { keys })
   }
   const keys = env.TOKEN_KEYS ? parseEncryptionKeys(env.TOKEN_KEYS) : [{ id: 'demo', key: generateEncryptionKey() }]

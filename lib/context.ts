@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { CurrentUser } from './auth/current-user.js'
 import type { SessionManager } from './auth/session.js'
 import type { TokenManager } from './auth/token-manager.js'
@@ -22,6 +23,8 @@ export interface PluginContext {
   flows: FlowRecords
   currentUser: CurrentUser
   now: () => number
+  /** The app's logger, for work done without a request (background jobs). */
+  log: FastifyBaseLogger
   /** Names and attributes of the short-lived cookies holding the OAuth state and PKCE verifier. */
   flowCookies: { state: string, verifier: string, options: { path: string, httpOnly: true, sameSite: 'lax', secure: boolean, maxAge: number } }
   /** Where our routes live, Fastify prefix included. */

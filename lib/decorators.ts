@@ -29,14 +29,16 @@ export function decorateRequests (fastify: FastifyInstance, ctx: PluginContext):
 
 export function lightroomDecorator (ctx: PluginContext): LightroomDecorator {
   const { tokens, store, options } = ctx
-  const tokenFor = async (userId: string, getOptions?: GetOptions): Promise<string> => (await tokens.usable(userId, getOptions)).accessToken
+  // Only the documented options go through: nothing a caller passes can stand in for the store read.
+  const tokenFor = async (userId: string, getOptions?: GetOptions): Promise<string> =>
+    (await tokens.usable(userId, { force: getOptions?.force, rejectedAccessToken: getOptions?.rejectedAccessToken })).accessToken
   return {
     tokenFor,
     api: (userId) => ctx.lightroomApi(async (getOptions) => await tokenFor(userId, getOptions)),
     requireLogin: requireLoginHandler(ctx.currentUser, ctx.loginPath),
     loginUrl: ctx.loginPath,
     logoutUrl: () => `${ctx.routeBase}/logout`,
-    renewExpiring: async (renew) => await renewExpiring(tokens, store, ctx.now, (renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000),
+    renewExpiring: async (renew) => await renewExpiring(tokens, store, ctx.now, (renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000, ctx.log),
     signOut: async (userId) => { await tokens.signOut(userId) },
     reencryptAll: async () => await store.reencryptAll([TOKEN_PREFIX, SESSION_PREFIX]),
     events: tokens.events,

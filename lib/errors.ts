@@ -38,27 +38,20 @@ export const ErrorCodes = Object.freeze({
 export type LightroomErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
 
 /** The codes a LightroomAuthError can carry: what a request, a sign-in or a background job can meet. */
-export type LightroomAuthErrorCode =
-  | 'LR_LOGIN_REQUIRED'
-  | 'LR_IMS_UNAVAILABLE'
-  | 'LR_IMS_ERROR'
-  | 'LR_STORE_UNAVAILABLE'
-  | 'LR_STORE_CORRUPT'
-  | 'LR_ACCESS_DENIED'
-  | 'LR_IMS_LOGIN_REQUIRED'
-  | 'LR_CONSENT_REQUIRED'
-  | 'LR_INTERACTION_REQUIRED'
-  | 'LR_INVALID_SCOPE'
-  | 'LR_BAD_REQUEST'
-  | 'LR_BAD_STATE'
-  | 'LR_BAD_ORIGIN'
-  | 'LR_INVALID_ID_TOKEN'
+export type LightroomAuthErrorCode = Exclude<LightroomErrorCode, 'LR_IMS_REQUEST_FAILED' | 'LR_INVALID_OPTION' | 'LR_API_ERROR' | 'LR_NOT_FOUND' | 'LR_INTERNAL_ERROR'>
 
 /** The base of every error this package throws. */
 export abstract class LightroomError extends Error {
   abstract readonly code: LightroomErrorCode
   /** The HTTP status an answer caused by this error should carry. */
   abstract readonly statusCode: number
+  /**
+   * What an answer may say. Our own messages by default; classes whose message quotes upstream
+   * text (IMS's error_description, Lightroom's description) or a store key say something generic.
+   */
+  get publicMessage (): string {
+    return this.message
+  }
 }
 
 /** What a request, a sign-in step or a background job could not get: the user must act, or try later. */
@@ -71,6 +64,9 @@ export class LightroomAuthError extends LightroomError {
     super(message, options)
     this.code = code
     this.statusCode = statusCode
+    // A 4xx is an expected answer (signed out, refused sign-in), not a bug: Fastify logs it at info,
+    // and a stack trace there is noise in every signed-out request's log line.
+    if (statusCode < 500) this.stack = `${this.name}: ${message}`
   }
 }
 
@@ -86,6 +82,8 @@ export function storeUnavailable (message = 'The token store cannot be reached',
   return new LightroomAuthError(ErrorCodes.STORE_UNAVAILABLE, 503, message, { cause })
 }
 
+export const REGISTRATION = '(registration)'
+
 /** Thrown at registration for a wrong option; `option` names it. */
 export class LightroomConfigError extends LightroomError {
   override readonly name = 'LightroomConfigError'
@@ -93,8 +91,9 @@ export class LightroomConfigError extends LightroomError {
   readonly statusCode = 500
   readonly option: string
 
+  /** `option` names the wrong option; `(registration)` marks a mistake in how the plugin is registered. */
   constructor (option: string, message: string, options?: { cause?: unknown }) {
-    super(`fastify-lightroom-ims: option "${option}" ${message}`, options)
+    super(option === REGISTRATION ? `fastify-lightroom-ims: ${message}` : `fastify-lightroom-ims: option "${option}" ${message}`, options)
     this.option = option
   }
 }
@@ -110,6 +109,7 @@ export class StoreRecordError extends LightroomError {
   readonly statusCode = 500
   readonly key: string
   readonly reason: 'malformed' | 'unknown-key' | 'auth-failed' | 'bad-json'
+  override get publicMessage (): string { return 'A stored record cannot be read' }
 
   constructor (key: string, reason: StoreRecordError['reason']) {
     super(`Store record "${key}" cannot be read: ${reason}`)
@@ -133,6 +133,7 @@ export class ImsError extends LightroomError {
   readonly transient: boolean
   /** Seconds from a Retry-After header, when present. */
   readonly retryAfterSeconds: number | undefined
+  override get publicMessage (): string { return 'Adobe IMS could not complete the request' }
 
   constructor (init: { error: string, description?: string | undefined, status?: number | undefined, debugId?: string | undefined, transient: boolean, retryAfterSeconds?: number | undefined, cause?: unknown }) {
     super(`IMS ${init.status ?? 'request'} failed: ${init.error}${init.description ? ` (${init.description})` : ''}`, { cause: init.cause })
@@ -166,6 +167,7 @@ export class LightroomApiError extends LightroomError {
   readonly retryAfterSeconds: number | undefined
   /** A later call may succeed (429, 5xx, timeout, reset); retries were already spent on it. */
   readonly transient: boolean
+  override get publicMessage (): string { return 'The Lightroom API call failed' }
 
   constructor (init: {
     statusCode: number
@@ -195,9 +197,13 @@ export interface ErrorBody {
   message: string
 }
 
-/** Builds every JSON error body this package sends; `extra` adds fields such as `loginUrl`. */
-export function errorBody<T extends object = object> (error: Pick<LightroomError, 'statusCode' | 'code' | 'message'>, extra?: T): ErrorBody & T {
-  return { statusCode: error.statusCode, code: error.code, error: httpReason(error.statusCode), message: error.message, ...extra } as ErrorBody & T
+/**
+ * Builds every JSON error body this package sends; `extra` adds fields such as `loginUrl`. Only a
+ * LightroomError's publicMessage (or the message of a plain description of our own) is shown.
+ */
+export function errorBody<T extends object = object> (error: LightroomError | { statusCode: number, code: LightroomErrorCode, message: string }, extra?: T): ErrorBody & T {
+  const message = error instanceof LightroomError ? error.publicMessage : error.message
+  return { statusCode: error.statusCode, code: error.code, error: httpReason(error.statusCode), message, ...extra } as ErrorBody & T
 }
 
 function httpReason (status: number): string {

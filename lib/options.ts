@@ -3,7 +3,7 @@ import { LightroomConfigError } from './errors.js'
 import { isLoopbackHost } from './http/loopback.js'
 import { LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
-import type { WithTestingHooks } from './testing/hooks.js'
+import type { WithTestingHooks } from './testing-hooks.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
 export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'])
@@ -51,6 +51,8 @@ export interface LightroomImsOptions extends WithTestingHooks {
    * (IMS `/ims/logout/v1`, or the discovery document's `end_session_endpoint`). Default false.
    */
   signOutAtIms?: boolean
+  /** True when a proxy rewrites the redirect URI's path to the callback route; otherwise they must match. */
+  redirectUriRewritten?: boolean
 }
 
 export interface ResolvedOptions {
@@ -77,12 +79,13 @@ export interface ResolvedOptions {
   signOutAtIms: boolean
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
+  redirectUriRewritten: boolean
 }
 
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
   'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'maxSessionsPerUser', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'signOutAtIms'
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten', 'signOutAtIms'
 ])
 
 function fail (option: string, message: string): never {
@@ -201,9 +204,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   requiredString(options, 'redirectUri')
   const redirectUrl = absoluteHttpUrl('redirectUri', options.redirectUri)
   if (redirectUrl.hash !== '') fail('redirectUri', 'must not contain a fragment')
-  const discoveryUrl = providerUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL).href
+  const discoveryUrl = imsAwareDiscoveryUrl(providerUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL))
   const issuer = options.issuer === undefined ? undefined : providerUrl('issuer', options.issuer).href.replace(/\/$/, '')
-  if (options.signOutAtIms !== undefined && typeof options.signOutAtIms !== 'boolean') fail('signOutAtIms', 'must be true or false')
   const defaultReturnTo = options.defaultReturnTo ?? '/'
   if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || defaultReturnTo.startsWith('//')) {
     fail('defaultReturnTo', 'must be a relative path starting with a single "/"')
@@ -231,9 +233,27 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
     lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
-    signOutAtIms: options.signOutAtIms === true,
-    secureCookies: redirectUrl.protocol === 'https:'
+    signOutAtIms: flag(options, 'signOutAtIms'),
+    secureCookies: redirectUrl.protocol === 'https:',
+    redirectUriRewritten: flag(options, 'redirectUriRewritten')
   }
+}
+
+function flag (options: Record<string, unknown>, name: string): boolean {
+  const value = options[name] ?? false
+  if (typeof value !== 'boolean') fail(name, 'must be true or false')
+  return value
+}
+
+/**
+ * IMS serves its discovery document under /ims only; the same path on the bare host answers HTML.
+ * Said at start-up, with the right URL, rather than as a JSON parse error from the network.
+ */
+function imsAwareDiscoveryUrl (url: URL): string {
+  if (/(^|\.)adobelogin\.com$/.test(url.hostname) && !url.pathname.startsWith('/ims/')) {
+    fail('discoveryUrl', `points at an Adobe IMS host without "/ims": use ${url.origin}/ims/.well-known/openid-configuration`)
+  }
+  return url.href
 }
 
 /** The bearer token goes wherever this points: an origin only, https (plain http only to localhost). */

@@ -5,13 +5,18 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { decorateRequests, lightroomDecorator } from './decorators.js'
+import { LightroomConfigError, REGISTRATION } from './errors.js'
 import { resolveOptions, type LightroomImsOptions } from './options.js'
 import { authRoutes } from './routes/index.js'
 import { buildServices } from './services.js'
-import { testingHooks, type TestingHooks } from './testing/hooks.js'
+import { testingHooks, type TestingHooks } from './testing-hooks.js'
 import './types.js'
 
 async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsOptions): Promise<void> {
+  if (fastify.hasDecorator('lightroom')) {
+    // Said plainly: Fastify's own complaint would be a duplicate route or decorator, which never says why.
+    throw new LightroomConfigError(REGISTRATION, 'is registered twice on the same Fastify instance; register it once (for several providers or route prefixes, register each inside its own encapsulated plugin)')
+  }
   const options = resolveOptions(rawOptions)
   const hooks: TestingHooks = (rawOptions as LightroomImsOptions | undefined)?.[testingHooks] ?? {}
   const ctx = await buildServices(fastify, options, hooks)

@@ -19,7 +19,7 @@ import type { ResolvedOptions } from './options.js'
 import { FlowRecords } from './routes/flow-record.js'
 import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
-import type { TestingHooks } from './testing/hooks.js'
+import type { TestingHooks } from './testing-hooks.js'
 
 function flowCookieNames (secure: boolean): { state: string, verifier: string } {
   // `__Host-` cookies cannot be planted by a sibling subdomain or a plaintext response: that is what
@@ -31,6 +31,15 @@ function flowCookieNames (secure: boolean): { state: string, verifier: string } 
 export async function buildServices (fastify: FastifyInstance, options: ResolvedOptions, hooks: TestingHooks): Promise<PluginContext> {
   const now = hooks.now ?? Date.now
   const log = fastify.log
+  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
+  // every URL we hand out live below it.
+  const routeBase = `${fastify.prefix}${options.routePrefix}`
+  const expectedCallback = `${routeBase}/callback`
+  if (options.redirectUrl.pathname !== expectedCallback && !options.redirectUriRewritten) {
+    // IMS would send every user to a path that 404s: the most common first-day mistake.
+    throw new LightroomConfigError('redirectUri', `ends in ${options.redirectUrl.pathname}, but the callback route is ${expectedCallback}; make it end in ${expectedCallback} (and register that at Adobe), or set redirectUriRewritten: true if a proxy rewrites the path`)
+  }
+
   const dispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_CONNECTIONS_PER_ORIGIN })
   // Anyone can start a sign-in, and each costs a code exchange: under a slow IMS, junk callbacks
   // would otherwise hold every connection of the pool that signed-in users' refreshes need.
@@ -59,14 +68,6 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   if (options.cookieSecretGenerated) {
     log.warn('lightroom-ims: no "cookieSecret" option: sessions are signed with a random secret and end on restart')
   }
-  // Registered under a Fastify prefix (app.register(plugin, { prefix: '/api' })), our routes and
-  // every URL we hand out live below it.
-  const routeBase = `${fastify.prefix}${options.routePrefix}`
-  const expectedCallback = `${routeBase}/callback`
-  if (options.redirectUrl.pathname !== expectedCallback) {
-    log.warn({ redirectPath: options.redirectUrl.pathname, callbackRoute: expectedCallback }, 'lightroom-ims: redirectUri does not point at the callback route; fine behind a rewriting proxy, otherwise sign-in will 404')
-  }
-
   const ims = new ImsClient({
     tokenEndpoint: provider.tokenEndpoint,
     revocationEndpoint: provider.revocationEndpoint,
@@ -114,6 +115,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     flows: new FlowRecords(store, now),
     currentUser: new CurrentUser(sessions, tokens),
     now,
+    log,
     flowCookies: { ...flowCookieNames(options.secureCookies), options: flowCookieOptions },
     routeBase,
     loginPath: (returnTo) => returnTo === undefined ? `${routeBase}/login` : `${routeBase}/login?returnTo=${encodeURIComponent(returnTo)}`,

@@ -92,14 +92,39 @@ test('without store and cookieSecret the plugin works in memory and warns once f
   await app.close()
 })
 
-test('a redirectUri that does not point at the callback route is warned about', async (t) => {
+test('a redirectUri that does not point at the callback route fails at start-up, unless a proxy rewrites it', async (t) => {
   const ims = await createMockIms()
   t.teardown(() => ims.close())
-  const lines: string[] = []
-  const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { lines.push(line) } } } })
-  await app.register(lrImsPlugin, { ...base, clientId: 'test-client', clientSecret: 'test-secret', redirectUri: 'https://app.example/oauth/cb', discoveryUrl: ims.discoveryUrl, cookieSecret: 'z'.repeat(32), store: encryptedStore(memoryBackend(), { keys: [KEY_A] }) })
-  await app.ready()
-  t.ok(lines.some((l) => l.includes('does not point at the callback route')))
+  const options = { ...base, clientId: 'test-client', clientSecret: 'test-secret', redirectUri: 'https://app.example/oauth/cb', discoveryUrl: ims.discoveryUrl, cookieSecret: 'z'.repeat(32), store: encryptedStore(memoryBackend(), { keys: [KEY_A] }) }
+  const app = Fastify()
+  await t.rejects(async () => { await app.register(lrImsPlugin, options).ready() }, {
+    name: 'LightroomConfigError',
+    option: 'redirectUri',
+    message: /ends in \/oauth\/cb, but the callback route is \/auth\/lightroom\/callback.*redirectUriRewritten: true/
+  })
+  await app.close()
+  const behindProxy = Fastify()
+  await behindProxy.register(lrImsPlugin, { ...options, redirectUriRewritten: true })
+  await behindProxy.ready()
+  t.equal(behindProxy.lightroom.loginUrl(), '/auth/lightroom/login', 'with the option it registers')
+  await behindProxy.close()
+  t.throws(() => resolveOptions({ ...base, redirectUriRewritten: 'yes' }), { name: 'LightroomConfigError', option: 'redirectUriRewritten' }, 'a flag is a boolean')
+})
+
+test('newcomer mistakes get errors that say what to do', async (t) => {
+  t.throws(() => resolveOptions({ ...base, discoveryUrl: 'https://ims-na1.adobelogin.com/.well-known/openid-configuration' }), {
+    option: 'discoveryUrl', message: /without "\/ims": use https:\/\/ims-na1\.adobelogin\.com\/ims\/\.well-known\/openid-configuration/
+  }, 'an IMS discovery URL without /ims names the right one')
+  t.throws(() => resolveOptions({ ...base, discoveryUrl: 'https://ims-na1-stg1.adobelogin.com/' }), { message: /use https:\/\/ims-na1-stg1\.adobelogin\.com\/ims\// }, 'stage too')
+  t.throws(() => encryptedStore(memoryBackend(), { keys: 'k1:' + 'A'.repeat(43) as never }), { option: 'keys', message: /parseEncryptionKeys\(\)/ }, 'keys as the env var text point to parseEncryptionKeys')
+  t.throws(() => encryptedStore(memoryBackend(), { keys: ['k1:' + 'A'.repeat(43)] as never }), { option: 'keys[0]', message: /parseEncryptionKeys\(\)/ })
+
+  const ims = await createMockIms()
+  t.teardown(() => ims.close())
+  const app = Fastify()
+  const options = { ...base, clientId: 'test-client', clientSecret: 'test-secret', discoveryUrl: ims.discoveryUrl, cookieSecret: 'z'.repeat(32), store: encryptedStore(memoryBackend(), { keys: [KEY_A] }) }
+  await app.register(lrImsPlugin, options)
+  await t.rejects(async () => { await app.register(lrImsPlugin, options).ready() }, { name: 'LightroomConfigError', message: /registered twice on the same Fastify instance/ }, 'registered twice: said so, not a duplicate-route error')
   await app.close()
 })
 

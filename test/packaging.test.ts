@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 const root = resolve(import.meta.dirname, '..')
 const npm = (args: string[], cwd: string): string => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' } })
 
-test('the packed tarball installs into a fresh JavaScript host app, signs in and serves a token; its types resolve', async (t) => {
+test('the packed tarball installs into fresh ESM and CommonJS host apps, signs in and serves a token; its types resolve', async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'lr-ims-pack-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
   // --ignore-scripts: npm test has built dist/ already; rebuilding it here would pull it from under
@@ -39,6 +39,9 @@ test('the packed tarball installs into a fresh JavaScript host app, signs in and
   t.same(out.account, { email: 'ada@example.com' }, 'request.lightroomApi() reaches the mock Lightroom')
   t.equal(out.signedOut, 'LR_LOGIN_REQUIRED')
   t.equal(out.errorClass, 'function')
+
+  const cjs = JSON.parse(execFileSync('node', ['app.cjs'], { cwd: app, encoding: 'utf8' }).trim())
+  t.same(cjs, { userId: 'A1B2C3D4E5F6A7B8C9D0E1F2@AdobeID', account: { email: 'ada@example.com' }, signedOut: true }, 'a CommonJS host app require()s the package and its /testing entry')
 
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['types.ts'] }))
   const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc')

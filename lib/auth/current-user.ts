@@ -4,9 +4,9 @@
  * await when a synchronous store already holds both unchanged (the common case); `resolve` reads
  * them once per request; `accessToken` is what `request.lightroomToken()` runs.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { loginRequired } from '../errors.js'
-import type { SessionManager, SessionRecord } from './session.js'
+import type { NewSession, SessionManager, SessionRecord } from './session.js'
 import { listsSignIn } from './sign-ins.js'
 import type { TokenManager } from './token-manager.js'
 import type { TokenSet } from './token-set.js'
@@ -71,6 +71,25 @@ export class CurrentUser {
     return { session, set }
   }
 
+  /**
+   * Starts a new session for the user (the callback), and makes this very request see it: hooks
+   * that run after the route (audit logs, onSend) must not act for whoever the cookie named before.
+   */
+  async startSession (request: FastifyRequest, reply: FastifyReply, prepared: NewSession): Promise<void> {
+    const session = await this.#sessions.start(request, reply, prepared)
+    const state = request as unknown as RequestState
+    state[kSession] = Promise.resolve(session)
+    state[kTokenSet] = null
+  }
+
+  /** Ends the request's session (logout); the rest of this request sees a signed-out user. */
+  async endSession (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    await this.#sessions.destroy(request, reply)
+    const state = request as unknown as RequestState
+    state[kSession] = Promise.resolve(undefined)
+    state[kTokenSet] = null
+  }
+
   /** A valid access token for the request's user, refreshed when needed; LR_LOGIN_REQUIRED when signed out. */
   async accessToken (request: FastifyRequest, options?: GetOptions): Promise<string> {
     const state = request as unknown as RequestState
@@ -84,7 +103,7 @@ export class CurrentUser {
     const current = await this.resolve(request)
     if (current === undefined) throw loginRequired()
     // Decided from the set just read; a refresh re-reads under its lock anyway.
-    const set = await this.#tokens.usable(current.session.userId, { ...options, from: current.set })
+    const set = await this.#tokens.usable(current.session.userId, options, current.set, request.log)
     state[kTokenSet] = set
     return set.accessToken
   }

@@ -133,7 +133,7 @@ export class SessionManager {
    * Stores a prepared session and sets its cookie. Any session id the browser brought is discarded
    * and its record deleted, so an id planted before sign-in is never promoted to a signed-in one (fixation).
    */
-  async start (request: FastifyRequest, reply: FastifyReply, session: NewSession): Promise<void> {
+  async start (request: FastifyRequest, reply: FastifyReply, session: NewSession): Promise<SessionRecord> {
     const previous = this.sessionId(request)
     try {
       if (previous !== undefined) await this.#options.store.delete(sessionKey(previous))
@@ -145,6 +145,7 @@ export class SessionManager {
       ...this.#cookieOptions,
       maxAge: Math.floor(this.#options.maxAgeMs / 1000)
     })
+    return session.record
   }
 
   async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
+import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
 import type { BackendLock, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
@@ -7,13 +8,16 @@ import { refreshReason } from './refresh-policy.js'
 import { TokenRecords } from './token-records.js'
 import { retiredRefreshTokens } from './sign-ins.js'
 import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
-import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions, UsableOptions } from './token-types.js'
+import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
 
-export type { GetOptions, RefreshReason, RenewReport, TokenEvents, TokenManagerOptions, TokenRefresher } from './token-types.js'
+export type { GetOptions, ImsCalls, RefreshReason, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
 
 export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** What one refresh flight carries: the caller's options and the logger of the request that started it. */
+type FlightOptions = GetOptions & { log: FastifyBaseLogger }
 
 /**
  * Fresh-or-refresh for every user, with at most one refresh per user at a time: single-flight inside
@@ -66,7 +70,7 @@ export class TokenManager {
     await this.#records.deleteSessions(outcome.evictedSessionKeys)
     // Past the cap of replaced grants kept: revoked now, so none is forgotten while still live.
     await this.#revokeAll(set.userId, outcome.overflowGrants, log)
-    log.debug({ userId: set.userId }, 'lightroom-ims: user signed in')
+    log.info({ userId: set.userId, accessExpiresAt: set.accessExpiresAt }, 'lightroom-ims: user signed in')
     this.events.emit('signIn', { userId: set.userId })
   }
 
@@ -100,6 +104,7 @@ export class TokenManager {
         if (code !== 'not_supported') log.warn({ userId, error: code }, 'lightroom-ims: revoking a grant at IMS failed')
       }
     }
+    log.info({ userId }, 'lightroom-ims: user signed out')
   }
 
   /**
@@ -107,20 +112,21 @@ export class TokenManager {
    * (single-flight here, a store lock across processes). Rejects with LR_LOGIN_REQUIRED when the
    * user has no grant, LR_IMS_UNAVAILABLE when IMS fails and the token has expired.
    */
-  async usable (userId: string, options: UsableOptions = {}): Promise<TokenSet> {
-    let set = options.from
+  async usable (userId: string, options: GetOptions = {}, from?: TokenSet, log: FastifyBaseLogger = this.#o.log): Promise<TokenSet> {
+    // `from`: the set the caller read a moment ago for this user (one request, one store read).
+    let set = from?.userId === userId ? from : undefined
     if (set === undefined) {
       set = (await this.#records.read(userId))?.value
       if (set === undefined) throw loginRequired()
     }
-    return await this.#ensureFresh(set, options)
+    return await this.#ensureFresh(set, { ...options, log })
   }
 
   #isUsable (set: TokenSet): boolean {
     return refreshReason(set, this.#o.now(), this.#o) === undefined
   }
 
-  async #ensureFresh (set: TokenSet, options: GetOptions): Promise<TokenSet> {
+  async #ensureFresh (set: TokenSet, options: FlightOptions): Promise<TokenSet> {
     const forced = options.force === true && (options.rejectedAccessToken === undefined || options.rejectedAccessToken === set.accessToken)
     const reason: RefreshReason | undefined = forced ? 'forced' : refreshReason(set, this.#o.now(), this.#o)
     if (reason === undefined) return set
@@ -134,14 +140,14 @@ export class TokenManager {
       if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
       throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
     }
-    const flight = this.#refreshUnderLock(set.userId, reason, options).finally(() => {
+    const flight = traced(refreshChannel, { userId: set.userId, reason }, async () => await this.#refreshUnderLock(set.userId, reason, options)).finally(() => {
       this.#inflight.delete(set.userId)
     })
     this.#inflight.set(set.userId, flight)
     return await flight
   }
 
-  async #refreshUnderLock (userId: string, reason: RefreshReason, options: GetOptions): Promise<TokenSet> {
+  async #refreshUnderLock (userId: string, reason: RefreshReason, options: FlightOptions): Promise<TokenSet> {
     // Real time, not the injectable clock: this bounds how long we actually wait.
     const deadline = Date.now() + this.#o.lockTtlMs + this.#o.waitForPeerMs
     let seen: string | undefined
@@ -167,12 +173,12 @@ export class TokenManager {
     }
   }
 
-  async #refreshHoldingLock (userId: string, reason: RefreshReason, options: GetOptions, lock: BackendLock): Promise<TokenSet> {
+  async #refreshHoldingLock (userId: string, reason: RefreshReason, options: FlightOptions, lock: BackendLock): Promise<TokenSet> {
     const keepAlive = setInterval(() => {
       lock.extend(this.#o.lockTtlMs).then((held) => {
         if (held) return
         this.#lockLost.add(userId)
-        this.#o.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
+        options.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
       }, () => { this.#lockLost.add(userId) })
     }, Math.max(Math.floor(this.#o.lockTtlMs / 3), 10))
     keepAlive.unref()
@@ -182,7 +188,7 @@ export class TokenManager {
       if (stored === undefined) throw loginRequired()
       const stillRejected = options.rejectedAccessToken === undefined || options.rejectedAccessToken === stored.value.accessToken
       if (reason === 'forced' ? !stillRejected : this.#isUsable(stored.value)) return stored.value
-      return await this.#refreshNow(stored, reason)
+      return await this.#refreshNow(stored, reason, options.log)
     } finally {
       clearInterval(keepAlive)
       this.#lockLost.delete(userId)
@@ -190,14 +196,14 @@ export class TokenManager {
     }
   }
 
-  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason): Promise<TokenSet> {
+  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger): Promise<TokenSet> {
     const previous = stored.value
     const { userId } = previous
     let body: Record<string, unknown>
     try {
       body = await this.#o.ims.refresh(previous.refreshToken!)
     } catch (error) {
-      return await this.#onRefreshError(stored, reason, error)
+      return await this.#onRefreshError(stored, reason, error, log)
     }
     let next: TokenSet
     try {
@@ -209,7 +215,7 @@ export class TokenManager {
       // for this API key). Without this mark, every request of the next week would ask again.
       if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
     } catch (error) {
-      this.#o.log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
+      log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
       this.#cooldown.start(userId)
       return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
     }
@@ -220,7 +226,7 @@ export class TokenManager {
       // IMS has already rotated the grant: these tokens are now the only ones that work, and
       // dropping them would sign the user out at the next refresh. Keep them in this process,
       // hand them out, and write them at the next read once the store is back.
-      this.#o.log.error({ userId }, 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back')
+      log.error({ userId }, 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back')
       this.#records.keepUnsaved(userId, stored.revision, next)
       this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
       return next
@@ -232,17 +238,17 @@ export class TokenManager {
       if (!sameGrant || attempt >= 3) {
         // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
         // and if it needs a refresh itself, that happens here, still under our lock.
-        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason)
+        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
       }
       // The same grant, only rewritten (re-encrypted under a new key, say): our set still replaces it.
       written = await this.#records.writeRefreshed(userId, latest.revision, next)
     }
-    this.#o.log.debug({ userId, reason, accessExpiresAt: next.accessExpiresAt }, 'lightroom-ims: tokens refreshed')
+    log.info({ userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken }, 'lightroom-ims: tokens refreshed')
     this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
     return next
   }
 
-  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown): Promise<TokenSet> {
+  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger): Promise<TokenSet> {
     const previous = stored.value
     const { userId } = previous
     const ims = error instanceof ImsError ? error : undefined
@@ -262,13 +268,13 @@ export class TokenManager {
       if (latest !== undefined && latest.value.refreshToken !== previous.refreshToken) {
         // Still holding the lock: refresh directly rather than through ensureFresh's single-flight,
         // which would wait on this very flight.
-        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason)
+        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
       }
-      this.#o.log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
+      log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
       if (latest !== undefined) await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)
       throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
     }
-    this.#o.log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
+    log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
     this.#cooldown.start(userId)
     return this.#fallback(previous, imsUnavailable(undefined, error))
   }

@@ -1,17 +1,16 @@
 /** The shapes the token manager is built from and reports with. */
 import type { FastifyBaseLogger } from 'fastify'
 import type { TokenStore } from '../store/types.js'
-import type { TokenSet } from './token-set.js'
 
 /** The IMS calls the manager makes; ImsClient implements them. */
-export interface TokenRefresher {
+export interface ImsCalls {
   refresh (refreshToken: string): Promise<Record<string, unknown>>
   revoke (token: string, hint?: 'refresh_token' | 'access_token'): Promise<void>
 }
 
 export interface TokenManagerOptions {
   store: TokenStore
-  ims: TokenRefresher
+  ims: ImsCalls
   log: FastifyBaseLogger
   now: () => number
   refreshMarginMs: number
@@ -49,12 +48,6 @@ export interface GetOptions {
   force?: boolean
   /** With force: only refresh while this is still the stored access token (a peer may have refreshed already). */
   rejectedAccessToken?: string
-}
-
-/** For callers that have just read the user's set (one request, one store read). */
-export interface UsableOptions extends GetOptions {
-  /** The set the caller read a moment ago: decided from it, with no second read. */
-  from?: TokenSet | undefined
 }
 
 export interface RenewReport { scanned: number, renewed: number, failed: number, loggedOut: number }

@@ -4,6 +4,7 @@
  * into an ImsError that says whether retrying could help, and never lets a
  * token, code or secret into an error message.
  */
+import { imsRequestChannel, traced } from '../diagnostics/channels.js'
 import type { Dispatcher } from 'undici'
 import { ImsError } from '../errors.js'
 import { formPost, get, headerValue } from '../http/request.js'
@@ -70,41 +71,48 @@ export class ImsClient {
    * first attempt may have consumed the grant, so invalid_grant is ambiguous.
    */
   async refresh (refreshToken: string, extra?: { scope?: string | undefined }): Promise<Json> {
-    const res = await this.#withRetries(this.#retry.retries, [refreshToken], async () =>
-      await formPost(this.#opts.tokenEndpoint, {
-        grant_type: 'refresh_token',
-        refresh_token: refreshToken,
-        scope: extra?.scope,
-        ...this.#clientAuth()
-      }, this.#callOptions()))
-    return jsonBody(res)
+    return await traced(imsRequestChannel, { endpoint: 'token', grantType: 'refresh_token' }, async () => {
+      const res = await this.#withRetries(this.#retry.retries, [refreshToken], async () =>
+        await formPost(this.#opts.tokenEndpoint, {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+          scope: extra?.scope,
+          ...this.#clientAuth()
+        }, this.#callOptions()))
+      return jsonBody(res)
+    })
   }
 
   /** grant_type=authorization_code. Never retried: a code is single-use, and a retry could only get invalid_grant. */
   async exchangeCode (code: string, redirectUri: string, codeVerifier: string | undefined): Promise<Json> {
-    const res = await this.#withRetries(0, [code, codeVerifier ?? ''], async () =>
-      await formPost(this.#opts.tokenEndpoint, {
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: redirectUri,
-        code_verifier: codeVerifier,
-        ...this.#clientAuth()
-      }, this.#callOptions(undefined, this.#opts.signInDispatcher)))
-    return jsonBody(res)
+    return await traced(imsRequestChannel, { endpoint: 'token', grantType: 'authorization_code' }, async () => {
+      const res = await this.#withRetries(0, [code, codeVerifier ?? ''], async () =>
+        await formPost(this.#opts.tokenEndpoint, {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: redirectUri,
+          code_verifier: codeVerifier,
+          ...this.#clientAuth()
+        }, this.#callOptions(undefined, this.#opts.signInDispatcher)))
+      return jsonBody(res)
+    })
   }
 
   /** IMS answers 200 with an empty body; revoking a refresh token also kills its access tokens. */
   async revoke (token: string, hint?: 'refresh_token' | 'access_token'): Promise<void> {
     const url = this.#endpoint(this.#opts.revocationEndpoint, 'revocationEndpoint')
-    await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [token], async () =>
-      await formPost(url, { token, token_type_hint: hint, ...this.#clientAuth() }, this.#callOptions()))
+    await traced(imsRequestChannel, { endpoint: 'revoke' }, async () =>
+      await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [token], async () =>
+        await formPost(url, { token, token_type_hint: hint, ...this.#clientAuth() }, this.#callOptions())))
   }
 
   async userinfo (accessToken: string): Promise<Json> {
     const url = this.#endpoint(this.#opts.userinfoEndpoint, 'userinfoEndpoint')
-    const res = await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [accessToken], async () =>
-      await get(url, this.#callOptions({ authorization: `Bearer ${accessToken}` }, this.#opts.signInDispatcher)))
-    return jsonBody(res)
+    return await traced(imsRequestChannel, { endpoint: 'userinfo' }, async () => {
+      const res = await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [accessToken], async () =>
+        await get(url, this.#callOptions({ authorization: `Bearer ${accessToken}` }, this.#opts.signInDispatcher)))
+      return jsonBody(res)
+    })
   }
 
   /** In the body, not Basic: IMS accepts both, and the body avoids Basic's form-encoding ambiguity. */

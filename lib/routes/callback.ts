@@ -106,7 +106,7 @@ export function callbackHandler (ctx: PluginContext) {
     try {
       const session = ctx.sessions.prepare(userId)
       await ctx.tokens.signIn(tokens, { id: session.record.signInId, sessionKey: session.key, createdAt: session.record.createdAt }, request.log)
-      await ctx.sessions.start(request, reply, session)
+      await ctx.currentUser.startSession(request, reply, session)
     } catch (error) {
       // The store is down (both throw LR_STORE_UNAVAILABLE): nothing half-done is left behind that matters.
       return fail(error as LightroomAuthError)

@@ -6,7 +6,8 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyOauth2 from '@fastify/oauth2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
-import { ErrorCodes, errorBody, LightroomError } from '../errors.js'
+import { signInChannel, traced, type SignInContext } from '../diagnostics/channels.js'
+import { ErrorCodes, errorBody, LightroomAuthError } from '../errors.js'
 import { redactedRequestSerializer } from '../http/log-redaction.js'
 import { callbackHandler } from './callback.js'
 import { createState, requestedReturnTo, statesMatch } from './flow-state.js'
@@ -50,7 +51,8 @@ export function authRoutes (ctx: PluginContext) {
     const authorizationUrl: AuthorizationUrl = async (request, reply) => await oauth.generateAuthorizationUri(request, reply)
 
     child.setErrorHandler(function (error: unknown, request, reply) {
-      if (error instanceof LightroomError) return reply.code(error.statusCode).send(errorBody(error))
+      // Our sign-in answers, with our own messages; any other error is logged and answered generically.
+      if (error instanceof LightroomAuthError) return reply.code(error.statusCode).send(errorBody(error))
       // Never echo an unexpected error's message: it may quote upstream text.
       request.log.error({ err: { type: (error as Error)?.name, message: (error as Error)?.message } }, 'lightroom-ims: unexpected error in an auth route')
       const status = (error as { statusCode?: number }).statusCode
@@ -78,7 +80,17 @@ export function authRoutes (ctx: PluginContext) {
       // At the root, the 404 handler would be the whole app's: only our own routes are redacted then.
       if (options.routePrefix !== '') routes.setNotFoundHandler(notFound)
       routes.get('/login', loginHandler(authorizationUrl, ctx.flows))
-      routes.get('/callback', callbackHandler(ctx))
+      const callback = callbackHandler(ctx)
+      routes.get('/callback', async function tracedCallback (request, reply) {
+        if (!signInChannel.hasSubscribers) return await callback(request, reply)
+        const context: SignInContext = {}
+        return await traced(signInChannel, context, async () => {
+          const answer = await callback(request, reply)
+          context.statusCode = reply.statusCode
+          if (reply.statusCode === 303) context.userId = (await ctx.currentUser.resolve(request))?.session.userId
+          return answer
+        })
+      })
       routes.post('/logout', logoutHandler(ctx))
     }, { prefix: options.routePrefix })
   }

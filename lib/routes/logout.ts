@@ -41,7 +41,7 @@ export function logoutHandler (ctx: PluginContext) {
     if (current !== undefined) {
       await ctx.tokens.signOut(current.session.userId, request.log)
     }
-    await ctx.sessions.destroy(request, reply)
+    await ctx.currentUser.endSession(request, reply)
     // ?returnTo= as on login: only a same-origin relative path, else the default.
     const returnTo = requestedReturnTo(request, '/')
     const target = ctx.options.signOutAtIms ? providerSignOutUrl(ctx, returnTo) : returnTo

@@ -9,57 +9,26 @@
  * expiry travels with the value because backends cannot report a record's
  * remaining TTL, and re-encryption must not extend or drop it.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto'
-import type { KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { LightroomConfigError, StoreRecordError } from '../errors.js'
+import { keyPrefix, storeChannel, traced } from '../diagnostics/channels.js'
+import { importKeys, KEY_ID, type ImportedKey } from './keys.js'
 import { kEncryptsAtRest } from './types.js'
-import type { EncryptedStoreOptions, EncryptionKey, StoreBackend, StoredValue, TokenStore } from './types.js'
+import type { EncryptedStoreOptions, StoreBackend, StoredValue, TokenStore } from './types.js'
+
+export { generateEncryptionKey, parseEncryptionKeys } from './keys.js'
 
 const VERSION = 'v1'
 const CIPHER = 'aes-256-gcm'
-const KEY_BYTES = 32
 const IV_BYTES = 12
 const TAG_BYTES = 16
-const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
-const HEX_KEY = /^[0-9A-Fa-f]{64}$/
-const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/
 const BACKEND_METHODS = ['get', 'set', 'compareAndSet', 'delete', 'compareAndDelete', 'tryLock', 'scan'] as const
-
-interface ImportedKey {
-  id: string
-  secret: KeyObject
-}
 
 interface Envelope {
   keyId: string
   iv: Buffer
   ciphertext: Buffer
   tag: Buffer
-}
-
-/** A fresh random key, base64: what to put after `id:` in the keys env var. */
-export function generateEncryptionKey (): string {
-  return randomBytes(KEY_BYTES).toString('base64')
-}
-
-/**
- * Parses `id1:key1,id2:key2` (the first encrypts, all decrypt), as read from
- * an environment variable. Validates every entry so a typo fails at start-up.
- */
-export function parseEncryptionKeys (text: string): EncryptionKey[] {
-  if (typeof text !== 'string' || text.trim() === '') {
-    throw new LightroomConfigError('keys', 'is empty: expected "id:base64key[,id:base64key...]"')
-  }
-  const keys = text.split(',').map((entry, i): EncryptionKey => {
-    const item = entry.trim()
-    const colon = item.indexOf(':')
-    if (colon === -1) {
-      throw new LightroomConfigError(`keys[${i}]`, 'must look like "id:base64key"')
-    }
-    return { id: item.slice(0, colon).trim(), key: item.slice(colon + 1).trim() }
-  })
-  importKeys(keys)
-  return keys
 }
 
 export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOptions): TokenStore {
@@ -128,7 +97,7 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
     backend,
 
     async get<T> (key: string): Promise<StoredValue<T> | undefined> {
-      const raw = await backend.get(key)
+      const raw = await traced(storeChannel, { operation: 'get', keyPrefix: keyPrefix(key) }, () => backend.get(key))
       if (raw === undefined) {
         decrypted.delete(key)
         return undefined
@@ -153,26 +122,28 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
 
     async set<T> (key: string, value: T, ttlMs?: number) {
       decrypted.delete(key)
-      await backend.set(key, seal(key, wrap(value, ttlMs)), ttlMs)
+      const envelope = seal(key, wrap(value, ttlMs))
+      await traced(storeChannel, { operation: 'set', keyPrefix: keyPrefix(key) }, () => backend.set(key, envelope, ttlMs))
     },
 
     async compareAndSet<T> (key: string, revision: string | undefined, value: T, ttlMs?: number) {
       decrypted.delete(key)
-      return await backend.compareAndSet(key, revision, seal(key, wrap(value, ttlMs)), ttlMs)
+      const envelope = seal(key, wrap(value, ttlMs))
+      return await traced(storeChannel, { operation: 'compareAndSet', keyPrefix: keyPrefix(key) }, () => backend.compareAndSet(key, revision, envelope, ttlMs))
     },
 
     async delete (key) {
       decrypted.delete(key)
-      await backend.delete(key)
+      await traced(storeChannel, { operation: 'delete', keyPrefix: keyPrefix(key) }, () => backend.delete(key))
     },
 
     async compareAndDelete (key, revision) {
       decrypted.delete(key)
-      return await backend.compareAndDelete(key, revision)
+      return await traced(storeChannel, { operation: 'compareAndDelete', keyPrefix: keyPrefix(key) }, () => backend.compareAndDelete(key, revision))
     },
 
     async tryLock (name, ttlMs) {
-      return await backend.tryLock(name, ttlMs)
+      return await traced(storeChannel, { operation: 'tryLock', keyPrefix: keyPrefix(name) }, () => backend.tryLock(name, ttlMs))
     },
 
     async reencryptAll (prefixes = '') {
@@ -262,51 +233,6 @@ function checkBackend (backend: unknown): void {
       throw new LightroomConfigError('backend', `must implement ${method}() (see StoreBackend)`)
     }
   }
-}
-
-/**
- * Validates and imports every key once, so no request pays for decoding.
- * Messages name the option but never quote a key or an id: a key pasted into
- * the id field must not end up in a log.
- */
-function importKeys (keys: unknown): ImportedKey[] {
-  if (!Array.isArray(keys) || keys.length === 0) {
-    throw new LightroomConfigError('keys', 'must be a non-empty array of { id, key }; the first one encrypts')
-  }
-  const seen = new Map<string, number>()
-  return keys.map((entry: unknown, i): ImportedKey => {
-    if (typeof entry !== 'object' || entry === null) {
-      throw new LightroomConfigError(`keys[${i}]`, 'must be an object { id, key }')
-    }
-    const { id, key } = entry as Partial<EncryptionKey>
-    if (typeof id !== 'string' || !KEY_ID.test(id)) {
-      throw new LightroomConfigError(`keys[${i}].id`, 'must be 1 to 32 letters, digits, "-" or "_"')
-    }
-    const first = seen.get(id)
-    if (first !== undefined) {
-      throw new LightroomConfigError(`keys[${i}].id`, `must be unique: keys[${first}] has the same id`)
-    }
-    seen.set(id, i)
-    return { id, secret: createSecretKey(keyBytes(key, `keys[${i}].key`)) }
-  })
-}
-
-function keyBytes (key: unknown, option: string): Uint8Array {
-  let bytes: Uint8Array
-  if (key instanceof Uint8Array) {
-    bytes = key
-  } else if (typeof key === 'string' && HEX_KEY.test(key)) {
-    bytes = Buffer.from(key, 'hex')
-  } else if (typeof key === 'string' && BASE64.test(key)) {
-    // Node's base64 decoder accepts both alphabets, padded or not.
-    bytes = Buffer.from(key, 'base64')
-  } else {
-    throw new LightroomConfigError(option, `must be ${KEY_BYTES} bytes: a Buffer, a Uint8Array, or a base64, base64url or 64-hex-character string (generateEncryptionKey() makes one)`)
-  }
-  if (bytes.length !== KEY_BYTES) {
-    throw new LightroomConfigError(option, `must be exactly ${KEY_BYTES} bytes for AES-256; got ${bytes.length}`)
-  }
-  return bytes
 }
 
 function checkTtl (ttlMs: number | undefined): void {

@@ -8,5 +8,7 @@ export type {
   MockLightroom, MockLightroomEndpoint, MockLightroomEntitlement, MockLightroomFault, MockLightroomOptions,
   MockLightroomRequest, MockLightroomUser
 } from './lightroom/types.js'
-export { testingHooks } from './hooks.js'
-export type { TestingHooks } from './hooks.js'
+export { testingHooks } from '../testing-hooks.js'
+export type { TestingHooks } from '../testing-hooks.js'
+export { signIn } from './sign-in.js'
+export type { SignInOptions, SignedInSession } from './sign-in.js'

@@ -4,7 +4,7 @@
  * `fastify-lightroom-ims/testing` exports, so no production config can set one by accident (a JSON
  * file cannot hold a symbol), and the options' type stays what users configure.
  */
-export const testingHooks: unique symbol = Symbol.for('fastify-lightroom-ims.testing-hooks')
+export const testingHooks: unique symbol = Symbol('fastify-lightroom-ims.testing-hooks')
 
 export interface TestingHooks {
   /** The clock the plugin reads (epoch ms); share it with the mock IMS to move time instead of waiting. */
