@@ -91,6 +91,7 @@ export class TokenManager {
         break
       }
     }
+    log.info({ userId }, 'lightroom-ims: user signed out')
     this.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
@@ -104,7 +105,6 @@ export class TokenManager {
         if (code !== 'not_supported') log.warn({ userId, error: code }, 'lightroom-ims: revoking a grant at IMS failed')
       }
     }
-    log.info({ userId }, 'lightroom-ims: user signed out')
   }
 
   /**
