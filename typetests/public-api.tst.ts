@@ -43,7 +43,7 @@ test('app.lightroom holds what works without a request', () => {
 
 test('LightroomAuthError carries a stable code and status', () => {
   const error = new LightroomAuthError('LR_LOGIN_REQUIRED', 401, 'sign in')
-  expect(error.code).type.toBe<'LR_LOGIN_REQUIRED' | 'LR_IMS_UNAVAILABLE' | 'LR_IMS_ERROR' | 'LR_STORE_UNAVAILABLE' | 'LR_STORE_CORRUPT' | 'LR_ACCESS_DENIED' | 'LR_BAD_STATE' | 'LR_BAD_ORIGIN' | 'LR_INVALID_ID_TOKEN'>()
+  expect(error.code).type.toBe<'LR_LOGIN_REQUIRED' | 'LR_IMS_UNAVAILABLE' | 'LR_IMS_ERROR' | 'LR_STORE_UNAVAILABLE' | 'LR_STORE_CORRUPT' | 'LR_ACCESS_DENIED' | 'LR_IMS_LOGIN_REQUIRED' | 'LR_CONSENT_REQUIRED' | 'LR_INTERACTION_REQUIRED' | 'LR_INVALID_SCOPE' | 'LR_BAD_STATE' | 'LR_BAD_ORIGIN' | 'LR_INVALID_ID_TOKEN' | 'LR_BAD_REQUEST'>()
   expect(error.statusCode).type.toBe<number>()
   expect(error).type.toBeAssignableTo<Error>()
 })
