@@ -7,6 +7,7 @@ import type { IdTokenVerifier } from './ims/id-token.js'
 import type { ImsClient } from './ims/client.js'
 import type { LightroomClient, LightroomClientOptions } from './lightroom/client.js'
 import type { ResolvedOptions } from './options.js'
+import type { FlowRecords } from './routes/flow-record.js'
 import type { TokenStore } from './store/types.js'
 
 /** The services of one registration, built once by services.ts and shared by the routes and decorators. */
@@ -18,6 +19,8 @@ export interface PluginContext {
   idTokens: IdTokenVerifier
   sessions: SessionManager
   tokens: TokenManager
+  /** The server side of sign-in flows: single use, with the nonce. */
+  flows: FlowRecords
   currentUser: CurrentUser
   now: () => number
   /** The app's logger, for work done without a request (background jobs). */

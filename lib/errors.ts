@@ -14,6 +14,14 @@ export const ErrorCodes = Object.freeze({
   STORE_UNAVAILABLE: 'LR_STORE_UNAVAILABLE',
   STORE_CORRUPT: 'LR_STORE_CORRUPT',
   ACCESS_DENIED: 'LR_ACCESS_DENIED',
+  /** Sign-in with prompt=none: the user is not signed in at Adobe. */
+  IMS_LOGIN_REQUIRED: 'LR_IMS_LOGIN_REQUIRED',
+  /** Sign-in with prompt=none: the user has not consented to this app yet. */
+  CONSENT_REQUIRED: 'LR_CONSENT_REQUIRED',
+  /** Sign-in with prompt=none: Adobe needs the user to interact (a page to show). */
+  INTERACTION_REQUIRED: 'LR_INTERACTION_REQUIRED',
+  /** Adobe refused the requested scopes (check the `scopes` option). */
+  INVALID_SCOPE: 'LR_INVALID_SCOPE',
   BAD_STATE: 'LR_BAD_STATE',
   BAD_ORIGIN: 'LR_BAD_ORIGIN',
   INVALID_ID_TOKEN: 'LR_INVALID_ID_TOKEN',
@@ -25,6 +33,8 @@ export const ErrorCodes = Object.freeze({
   ALREADY_EXISTS: 'LR_ALREADY_EXISTS',
   /** A Lightroom call refused before it was made: a bad id, rendition type, date, limit or upload body. */
   INVALID_INPUT: 'LR_INVALID_INPUT',
+  /** A path under routePrefix that is none of our routes (or a wrong method). */
+  NOT_FOUND: 'LR_NOT_FOUND',
   /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */
   BAD_REQUEST: 'LR_BAD_REQUEST',
   /** Something unexpected in one of our routes; logged, never echoed. */
@@ -35,7 +45,9 @@ export type LightroomErrorCode = typeof ErrorCodes[keyof typeof ErrorCodes]
 
 /** The codes a LightroomAuthError can carry: what a request, a sign-in or a background job can meet. */
 export type LightroomAuthErrorCode = typeof ErrorCodes[
-  'LOGIN_REQUIRED' | 'IMS_UNAVAILABLE' | 'IMS_ERROR' | 'STORE_UNAVAILABLE' | 'STORE_CORRUPT' | 'ACCESS_DENIED' | 'BAD_STATE' | 'BAD_ORIGIN' | 'INVALID_ID_TOKEN'
+  | 'LOGIN_REQUIRED' | 'IMS_UNAVAILABLE' | 'IMS_ERROR' | 'STORE_UNAVAILABLE' | 'STORE_CORRUPT' | 'ACCESS_DENIED'
+  | 'IMS_LOGIN_REQUIRED' | 'CONSENT_REQUIRED' | 'INTERACTION_REQUIRED' | 'INVALID_SCOPE'
+  | 'BAD_STATE' | 'BAD_ORIGIN' | 'INVALID_ID_TOKEN' | 'BAD_REQUEST'
 ]
 
 /** The base of every error this package throws. */

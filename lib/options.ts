@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { LightroomConfigError } from './errors.js'
+import { isLoopbackHost } from './http/loopback.js'
 import { DEFAULT_MAX_CONCURRENCY, LIGHTROOM_BASE_URL, lightroomOrigin } from './lightroom/client.js'
 import { kEncryptsAtRest, type TokenStore } from './store/types.js'
 import type { WithTestingHooks } from './testing-hooks.js'
 
 export const IMS_DISCOVERY_URL = 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration'
-export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
+export const DEFAULT_SCOPES: readonly string[] = Object.freeze(['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'])
 
 /** What a host app passes to `app.register(lrImsPlugin, options)`. */
 export interface LightroomImsOptions extends WithTestingHooks {
@@ -33,6 +34,8 @@ export interface LightroomImsOptions extends WithTestingHooks {
   renewRefreshAfterSeconds?: number
   /** How long a session (cookie and record) lasts without a new sign-in. */
   sessionMaxAgeSeconds?: number
+  /** Sessions (signed-in devices) kept per user; a sign-in beyond it ends the oldest. Default 10. */
+  maxSessionsPerUser?: number
   /** Timeout of every call to IMS. */
   httpTimeoutMs?: number
   /** Clock tolerance when checking the id_token's exp/iat. */
@@ -43,6 +46,11 @@ export interface LightroomImsOptions extends WithTestingHooks {
   defaultReturnTo?: string
   /** Origin of the Lightroom API. Default 'https://lr.adobe.io'. */
   lightroomBaseUrl?: string
+  /**
+   * After POST logout, also send the browser through the provider's front-channel sign-out
+   * (IMS `/ims/logout/v1`, or the discovery document's `end_session_endpoint`). Default false.
+   */
+  signOutAtIms?: boolean
   /** True when a proxy rewrites the redirect URI's path to the callback route; otherwise they must match. */
   redirectUriRewritten?: boolean
   /** Lightroom calls in flight at once, for the whole app (every user, every request). Default 16. */
@@ -64,12 +72,14 @@ export interface ResolvedOptions {
   refreshMarginMs: number
   renewRefreshAfterMs: number
   sessionMaxAgeMs: number
+  maxSessionsPerUser: number
   httpTimeoutMs: number
   clockToleranceSeconds: number
   allowedOrigins: string[]
   defaultReturnTo: string
   lightroomBaseUrl: string
   lightroomMaxConcurrency: number
+  signOutAtIms: boolean
   /** https redirect URI: Secure cookies with the `__Host-` prefix. */
   secureCookies: boolean
   redirectUriRewritten: boolean
@@ -77,8 +87,8 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'clientId', 'clientSecret', 'redirectUri', 'discoveryUrl', 'issuer', 'scopes', 'cookieSecret', 'store',
-  'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'httpTimeoutMs',
-  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten',
+  'routePrefix', 'refreshMarginSeconds', 'renewRefreshAfterSeconds', 'sessionMaxAgeSeconds', 'maxSessionsPerUser', 'httpTimeoutMs',
+  'clockToleranceSeconds', 'allowedOrigins', 'defaultReturnTo', 'lightroomBaseUrl', 'redirectUriRewritten', 'signOutAtIms',
   'lightroomMaxConcurrency'
 ])
 
@@ -105,12 +115,25 @@ function absoluteHttpUrl (name: string, value: unknown): URL {
   return url
 }
 
+/** Where discovery (and so every token call) points: https, plain http only to this machine. */
+function providerUrl (name: string, value: unknown): URL {
+  const url = absoluteHttpUrl(name, value)
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) fail(name, 'must use https (plain http only to localhost)')
+  return url
+}
+
 function seconds (options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
   const value = options[name]
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     fail(name, `must be a number between ${min} and ${max}`)
   }
+  return value
+}
+
+function integer (options: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = seconds(options, name, fallback, min, max)
+  if (!Number.isInteger(value)) fail(name, `must be a whole number between ${min} and ${max}`)
   return value
 }
 
@@ -185,8 +208,8 @@ export function resolveOptions (input: unknown): ResolvedOptions {
   requiredString(options, 'redirectUri')
   const redirectUrl = absoluteHttpUrl('redirectUri', options.redirectUri)
   if (redirectUrl.hash !== '') fail('redirectUri', 'must not contain a fragment')
-  const discoveryUrl = imsAwareDiscoveryUrl(absoluteHttpUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL))
-  const issuer = options.issuer === undefined ? undefined : absoluteHttpUrl('issuer', options.issuer).href.replace(/\/$/, '')
+  const discoveryUrl = imsAwareDiscoveryUrl(providerUrl('discoveryUrl', options.discoveryUrl ?? IMS_DISCOVERY_URL))
+  const issuer = options.issuer === undefined ? undefined : providerUrl('issuer', options.issuer).href.replace(/\/$/, '')
   const defaultReturnTo = options.defaultReturnTo ?? '/'
   if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || defaultReturnTo.startsWith('//')) {
     fail('defaultReturnTo', 'must be a relative path starting with a single "/"')
@@ -208,12 +231,14 @@ export function resolveOptions (input: unknown): ResolvedOptions {
     refreshMarginMs: seconds(options, 'refreshMarginSeconds', 300, 0, 86400) * 1000,
     renewRefreshAfterMs: seconds(options, 'renewRefreshAfterSeconds', 7 * 86400, 60, 365 * 86400) * 1000,
     sessionMaxAgeMs: seconds(options, 'sessionMaxAgeSeconds', 30 * 86400, 60, 400 * 86400) * 1000,
+    maxSessionsPerUser: integer(options, 'maxSessionsPerUser', 10, 1, 100),
     httpTimeoutMs: seconds(options, 'httpTimeoutMs', 10000, 100, 120000),
     clockToleranceSeconds: seconds(options, 'clockToleranceSeconds', 60, 0, 600),
     allowedOrigins: allowedOrigins(options.allowedOrigins),
     defaultReturnTo,
     lightroomBaseUrl: lightroomBaseUrl(options.lightroomBaseUrl),
     lightroomMaxConcurrency: lightroomMaxConcurrency(options.lightroomMaxConcurrency),
+    signOutAtIms: flag(options, 'signOutAtIms'),
     secureCookies: redirectUrl.protocol === 'https:',
     redirectUriRewritten: flag(options, 'redirectUriRewritten')
   }

@@ -10,12 +10,13 @@ import { SessionManager } from './auth/session.js'
 import { TokenManager } from './auth/token-manager.js'
 import type { PluginContext } from './context.js'
 import { LightroomConfigError } from './errors.js'
-import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN } from './http/request.js'
+import { KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS_PER_ORIGIN, MAX_SIGN_IN_CONNECTIONS_PER_ORIGIN } from './http/request.js'
 import { ImsClient } from './ims/client.js'
 import { discoverProvider, type ProviderMetadata } from './ims/discovery.js'
 import { IdTokenVerifier } from './ims/id-token.js'
 import { CatalogIdCache, ConcurrencyLimit, LightroomClient } from './lightroom/client.js'
 import type { ResolvedOptions } from './options.js'
+import { FlowRecords } from './routes/flow-record.js'
 import { encryptedStore } from './store/encrypted.js'
 import { memoryBackend } from './store/memory.js'
 import type { TestingHooks } from './testing-hooks.js'
@@ -40,14 +41,23 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
   }
 
   const dispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_CONNECTIONS_PER_ORIGIN })
-  fastify.addHook('onClose', async () => { await dispatcher.close() })
+  // Anyone can start a sign-in, and each costs a code exchange: under a slow IMS, junk callbacks
+  // would otherwise hold every connection of the pool that signed-in users' refreshes need.
+  const signInDispatcher = new Agent({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, connections: MAX_SIGN_IN_CONNECTIONS_PER_ORIGIN })
+  let closing: Promise<unknown> | undefined
+  const closeDispatchers = async (): Promise<void> => { await (closing ??= Promise.all([dispatcher.close(), signInDispatcher.close()])) }
+  fastify.addHook('onClose', closeDispatchers)
 
   let provider: ProviderMetadata
   try {
     provider = await discoverProvider({ discoveryUrl: options.discoveryUrl, issuer: options.issuer, timeoutMs: options.httpTimeoutMs, dispatcher })
   } catch (error) {
-    await dispatcher.close()
+    await closeDispatchers()
     throw error
+  }
+  if (options.signOutAtIms && provider.endSessionEndpoint === undefined && !provider.isIms) {
+    await closeDispatchers()
+    throw new LightroomConfigError('signOutAtIms', 'needs a provider with an end_session_endpoint (its discovery document has none)')
   }
 
   let store = options.store
@@ -66,6 +76,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     clientSecret: options.clientSecret,
     timeoutMs: options.httpTimeoutMs,
     dispatcher,
+    signInDispatcher,
     ...hooks.imsRetry
   })
   const tokens = new TokenManager({
@@ -76,17 +87,18 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     refreshMarginMs: options.refreshMarginMs,
     renewRefreshAfterMs: options.renewRefreshAfterMs,
     sessionMaxAgeMs: options.sessionMaxAgeMs,
+    maxSessionsPerUser: options.maxSessionsPerUser,
     ...hooks.refreshLock
   })
   const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })
   const idTokens = new IdTokenVerifier({
     jwksUri: provider.jwksUri,
-    issuer: provider.issuer,
+    issuers: provider.idTokenIssuers,
     clientId: options.clientId,
     algorithms: provider.idTokenAlgorithms,
     clockToleranceSeconds: options.clockToleranceSeconds,
     timeoutMs: options.httpTimeoutMs,
-    dispatcher,
+    dispatcher: signInDispatcher,
     now
   })
   // A sign-in that takes longer than 10 minutes fails anyway (IMS codes live 5): the flow cookies
@@ -103,6 +115,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     idTokens,
     sessions,
     tokens,
+    flows: new FlowRecords(store, now),
     currentUser: new CurrentUser(sessions, tokens),
     now,
     log,

@@ -26,7 +26,7 @@ t.teardown(() => new Promise((resolve) => { server.closeAllConnections(); server
 const jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/keys`
 
 function verifier (): IdTokenVerifier {
-  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
+  return new IdTokenVerifier({ jwksUri, issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
 }
 
 async function sign (claims: JWTPayload, options: { key?: CryptoKey, kid?: string, expiresIn?: string | number } = {}): Promise<string> {
@@ -88,7 +88,7 @@ test('an unknown kid after the refetch floor triggers exactly one refetch (provi
 })
 
 test('an unreachable JWKS is an LR_INVALID_ID_TOKEN error, not a crash', async (t) => {
-  const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
+  const v = new IdTokenVerifier({ jwksUri: 'http://127.0.0.1:1/keys', issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 500, dispatcher })
   await t.rejects(v.verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN' })
 })
 
@@ -119,7 +119,7 @@ async function flakyJwks (t: Tap, answer: (call: number) => number | undefined):
 }
 
 function flakyVerifier (jwksUri: string, waits: number[], timeoutMs = 2000): IdTokenVerifier {
-  return new IdTokenVerifier({ jwksUri, issuer: ISSUER, clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs, dispatcher, sleep: async (ms) => { waits.push(ms) } })
+  return new IdTokenVerifier({ jwksUri, issuers: [ISSUER], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs, dispatcher, sleep: async (ms) => { waits.push(ms) } })
 }
 
 test('a JWKS blip (503) gets one quick second chance: the user is waiting on the callback', async (t) => {
@@ -147,4 +147,40 @@ test('a JWKS slower than timeoutMs is tried twice, each attempt bounded, then fa
   await t.rejects(flakyVerifier(uri, [], 200).verify(await sign({})), { code: 'LR_INVALID_ID_TOKEN', message: /timeout|timed out/i })
   t.equal(calls(), 2)
   t.ok(Date.now() - started < 3000, 'gave up quickly')
+})
+
+test('hygiene: azp with several audiences, the nonce of this sign-in, and no iat from the future', async (t) => {
+  const v = verifier()
+  const now = Math.floor(Date.now() / 1000)
+  const signed = async (claims: JWTPayload, build?: (jwt: SignJWT) => SignJWT): Promise<string> => {
+    const jwt = new SignJWT({ sub: 'user@AdobeID', ...claims }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISSUER).setExpirationTime('1h')
+    return await (build ?? ((j) => j.setAudience(CLIENT).setIssuedAt()))(jwt).sign(trusted.privateKey)
+  }
+  const refused: Array<[string, string, string | undefined]> = [
+    ['several audiences and no azp', await signed({}, (j) => j.setAudience([CLIENT, 'other']).setIssuedAt()), undefined],
+    ['several audiences, azp another client', await signed({ azp: 'other' }, (j) => j.setAudience([CLIENT, 'other']).setIssuedAt()), undefined],
+    ['azp another client', await signed({ azp: 'other' }), undefined],
+    ['no nonce when one was sent', await signed({}), 'n-1'],
+    ['another sign-in\'s nonce', await signed({ nonce: 'n-2' }), 'n-1'],
+    ['iat ten minutes ahead (tolerance 60 s)', await signed({}, (j) => j.setAudience(CLIENT).setIssuedAt(now + 600)), undefined],
+    ['no iat', await signed({}, (j) => j.setAudience(CLIENT)), undefined]
+  ]
+  for (const [name, token, nonce] of refused) {
+    await t.rejects(v.verify(token, { nonce }), { code: 'LR_INVALID_ID_TOKEN' }, name)
+  }
+  t.equal((await v.verify(await signed({ azp: CLIENT }, (j) => j.setAudience([CLIENT, 'other']).setIssuedAt()))).sub, 'user@AdobeID', 'several audiences with azp = us')
+  t.equal((await v.verify(await signed({ nonce: 'n-1' }), { nonce: 'n-1' })).sub, 'user@AdobeID', 'the matching nonce')
+  t.equal((await v.verify(await signed({}, (j) => j.setAudience(CLIENT).setIssuedAt(now + 30)))).sub, 'user@AdobeID', 'iat 30 s ahead is within the tolerance')
+})
+
+test('exactly the listed issuers are accepted (IMS: the bare host and {host}/ims), and x5u in the header is ignored', async (t) => {
+  const v = new IdTokenVerifier({ jwksUri, issuers: [ISSUER, `${ISSUER}/ims`], clientId: CLIENT, algorithms: ['RS256'], clockToleranceSeconds: 60, timeoutMs: 2000, dispatcher })
+  const withIssuer = async (iss: string): Promise<string> => await new SignJWT({ sub: 'u' })
+    .setProtectedHeader({ alg: 'RS256', kid: 'k1', x5u: 'ims_na1-key-at-1.cer' }).setIssuer(iss).setAudience(CLIENT).setIssuedAt().setExpirationTime('1h').sign(trusted.privateKey)
+  const calls = jwksCalls
+  for (const iss of [ISSUER, `${ISSUER}/ims`]) t.equal((await v.verify(await withIssuer(iss))).sub, 'u', `iss ${iss}`)
+  for (const iss of [`${ISSUER}/ims/`, `${ISSUER}/imsx`, `${ISSUER}/other`, 'https://evil.example/ims', `${ISSUER}:8443`]) {
+    await t.rejects(v.verify(await withIssuer(iss)), { code: 'LR_INVALID_ID_TOKEN' }, `iss ${iss} refused`)
+  }
+  t.ok(jwksCalls - calls <= 1, 'only the JWKS was fetched; x5u never')
 })

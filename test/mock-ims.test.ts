@@ -203,7 +203,8 @@ test('code flow with S256: tokens shaped like IMS, id_token verifies against the
   t.equal(Number(access['expires_in']), tokens.expires_in * 1000, 'the JWT says the same lifetime, in ms strings')
   t.type(access['created_at'], 'string')
   t.ok(Math.abs(Number(access['created_at']) - Date.now()) < 5000)
-  t.match(decodeProtectedHeader(tokens.access_token), { alg: 'RS256', kid: /^mock-ims-/ })
+  t.match(decodeProtectedHeader(tokens.access_token), { alg: 'RS256', kid: 'ims_na1-key-at-1', x5u: 'ims_na1-key-at-1.cer' }, 'access tokens: a kid that /ims/keys does not publish, as IMS')
+  t.equal((reply.json as { sub?: string }).sub, ADA, 'the code exchange carries a top-level sub, as IMS')
 
   const refreshJwt = decodeJwt(tokens.refresh_token as string)
   t.match(refreshJwt, { type: 'refresh_token', expires_in: String(14 * 24 * 3600 * 1000), user_id: ADA })
@@ -211,6 +212,7 @@ test('code flow with S256: tokens shaped like IMS, id_token verifies against the
   const jwks = createLocalJWKSet((await send(`${ims.origin}/ims/keys`)).json as never)
   const { payload, protectedHeader } = await jwtVerify(tokens.id_token as string, jwks, { issuer: ims.origin, audience: 'test-client' })
   t.equal(protectedHeader.alg, 'RS256')
+  t.match(protectedHeader, { kid: /^mock-ims-/, x5u: 'ims_na1-key-at-1.cer' }, 'the id_token: the published kid, and IMS\'s bare x5u file name')
   t.match(payload, { sub: ADA, name: 'Ada Lovelace', email: 'ada@example.com', given_name: 'Ada', family_name: 'Lovelace', nonce: 'n-0S6_WzA2Mj' })
   t.equal((payload.exp as number) - (payload.iat as number), 86399)
 

@@ -11,7 +11,7 @@ const base = { clientId: 'id', clientSecret: 'secret', redirectUri: 'https://app
 test('defaults follow the contract', async (t) => {
   const o = resolveOptions(base)
   t.equal(o.discoveryUrl, 'https://ims-na1.adobelogin.com/ims/.well-known/openid-configuration')
-  t.same(o.scopes, ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
+  t.same(o.scopes, ['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'])
   t.equal(o.routePrefix, '/auth/lightroom')
   t.equal(o.refreshMarginMs, 300_000)
   t.equal(o.secureCookies, true)

@@ -25,6 +25,7 @@ function switchableBackend (): { backend: StoreBackend, down: (value: boolean) =
   let isDown = false
   const backend = Object.create(inner) as StoreBackend
   backend.set = async (key, value, ttl) => { if (isDown) throw new Error(STORE_ERROR); await inner.set(key, value, ttl) }
+  backend.compareAndSet = async (key, expected, value, ttl) => { if (isDown) throw new Error(STORE_ERROR); return await inner.compareAndSet(key, expected, value, ttl) }
   return { backend, down: (value) => { isDown = value } }
 }
 

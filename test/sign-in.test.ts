@@ -3,7 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import { createHash } from 'node:crypto'
 import { encryptedStore } from '../index.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
-import { APP_ORIGIN, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
+import { APP_ORIGIN, KEY_A, KEY_B, harness, rawRecords, signIn, signInRecords } from './helpers/setup.js'
 
 const atCallback = (location: URL): boolean => location.pathname === '/auth/lightroom/callback'
 
@@ -18,7 +18,7 @@ test('the login route sends the browser to the discovered authorize endpoint wit
   t.equal(q.get('response_type'), 'code')
   t.equal(q.get('client_id'), 'test-client')
   t.equal(q.get('redirect_uri'), `${APP_ORIGIN}/auth/lightroom/callback`)
-  t.same(q.get('scope')!.split(' '), ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'])
+  t.same(q.get('scope')!.split(' '), ['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'])
   t.equal(q.get('code_challenge_method'), 'S256')
   t.match(q.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/)
   t.ok(q.get('state')!.length >= 43, 'state carries at least 256 bits')
@@ -94,7 +94,7 @@ test('IMS ?error=access_denied gives a clear 401 without a token call', async (t
   const json = await h.app.inject({ url: '/auth/lightroom/callback?error=access_denied', headers: { accept: 'application/json' } })
   t.equal(json.statusCode, 401)
   t.equal(json.json().code, 'LR_ACCESS_DENIED')
-  t.equal((await rawRecords(h.backend)).size, 0, 'nothing stored')
+  t.equal((await signInRecords(h.backend)).length, 0, 'nothing stored')
 })
 
 test('a wrong, missing or replayed state is refused with 400 and no token call', async (t) => {
@@ -115,7 +115,7 @@ test('a wrong, missing or replayed state is refused with 400 and no token call',
   t.equal(noState.statusCode, 400)
   t.equal(noState.json().code, 'LR_BAD_STATE')
   t.equal(h.ims.count('token'), 0, 'IMS token endpoint never called')
-  t.equal((await rawRecords(h.backend)).size, 0)
+  t.equal((await signInRecords(h.backend)).length, 0)
 })
 
 test('a missing PKCE verifier is refused before any token call', async (t) => {
@@ -128,7 +128,7 @@ test('a missing PKCE verifier is refused before any token call', async (t) => {
   t.equal(page.status, 400)
   t.match(page.body, /cookie is missing/)
   t.equal(h.ims.count('token'), 0)
-  t.equal((await rawRecords(h.backend)).size, 0)
+  t.equal((await signInRecords(h.backend)).length, 0)
 })
 
 test('a replayed code is rejected by IMS and ends in a clean 400 with nothing stored', async (t) => {
@@ -162,7 +162,7 @@ test('an IMS failure on the token call gives a clean 502 and stores nothing', as
     t.match(page.body, /LR_IMS_UNAVAILABLE/)
     t.notMatch(page.body, /at .*\.ts:\d+/, 'no stack trace')
   }
-  t.equal((await rawRecords(h.backend)).size, 0)
+  t.equal((await signInRecords(h.backend)).length, 0)
 })
 
 test('a tampered or forged session cookie is treated as signed out', async (t) => {

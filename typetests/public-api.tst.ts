@@ -15,7 +15,7 @@ test('the plugin registers with the documented options', async () => {
     clientSecret: 'secret',
     redirectUri: 'https://app.example/auth/lightroom/callback',
     cookieSecret: ['a'.repeat(32), 'b'.repeat(32)],
-    scopes: ['openid', 'AdobeID', 'lr_partner_apis', 'offline_access'],
+    scopes: ['openid', 'AdobeID', 'lr_partner_apis', 'lr_partner_rendition_apis', 'offline_access'],
     store,
     routePrefix: '/auth/lightroom',
     refreshMarginSeconds: 300
@@ -46,7 +46,7 @@ test('app.lightroom holds what works without a request', () => {
 
 test('LightroomAuthError carries a stable code and status', () => {
   const error = new LightroomAuthError('LR_LOGIN_REQUIRED', 401, 'sign in')
-  expect(error.code).type.toBe<'LR_LOGIN_REQUIRED' | 'LR_IMS_UNAVAILABLE' | 'LR_IMS_ERROR' | 'LR_STORE_UNAVAILABLE' | 'LR_STORE_CORRUPT' | 'LR_ACCESS_DENIED' | 'LR_BAD_STATE' | 'LR_BAD_ORIGIN' | 'LR_INVALID_ID_TOKEN'>()
+  expect(error.code).type.toBe<'LR_LOGIN_REQUIRED' | 'LR_IMS_UNAVAILABLE' | 'LR_IMS_ERROR' | 'LR_STORE_UNAVAILABLE' | 'LR_STORE_CORRUPT' | 'LR_ACCESS_DENIED' | 'LR_IMS_LOGIN_REQUIRED' | 'LR_CONSENT_REQUIRED' | 'LR_INTERACTION_REQUIRED' | 'LR_INVALID_SCOPE' | 'LR_BAD_STATE' | 'LR_BAD_ORIGIN' | 'LR_INVALID_ID_TOKEN' | 'LR_BAD_REQUEST'>()
   expect(error.statusCode).type.toBe<number>()
   expect(error).type.toBeAssignableTo<Error>()
 })

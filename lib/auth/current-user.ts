@@ -6,7 +6,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { loginRequired } from '../errors.js'
-import type { SessionManager, SessionRecord } from './session.js'
+import type { NewSession, SessionManager, SessionRecord } from './session.js'
+import { listsSignIn } from './sign-ins.js'
 import type { TokenManager } from './token-manager.js'
 import type { TokenSet } from './token-set.js'
 import type { GetOptions } from './token-types.js'
@@ -26,9 +27,9 @@ interface RequestState {
   [kTokenSet]: TokenSet | null
 }
 
-/** A session belongs to the user's current sign-in unless it was created before their last sign-out. */
+/** A session is valid only while the user's token record lists the sign-in it came from. */
 function belongs (set: TokenSet, session: SessionRecord): boolean {
-  return set.sessionsValidAfter === undefined || session.createdAt >= set.sessionsValidAfter
+  return listsSignIn(set, session.signInId)
 }
 
 export class CurrentUser {
@@ -56,7 +57,8 @@ export class CurrentUser {
 
   /**
    * The request's session with the user's stored set (not refreshed), or undefined when signed out:
-   * no session, no tokens, or a session from before the user's last sign-out (any browser, any instance).
+   * no session, no tokens, or a session whose sign-in the user's record no longer lists (signed out,
+   * evicted, or a record that is missing or not the one it was signed in with).
    */
   async resolve (request: FastifyRequest): Promise<SignedIn | undefined> {
     const state = request as unknown as RequestState
@@ -73,8 +75,8 @@ export class CurrentUser {
    * Starts a new session for the user (the callback), and makes this very request see it: hooks
    * that run after the route (audit logs, onSend) must not act for whoever the cookie named before.
    */
-  async startSession (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
-    const session = await this.#sessions.create(request, reply, userId)
+  async startSession (request: FastifyRequest, reply: FastifyReply, prepared: NewSession): Promise<void> {
+    const session = await this.#sessions.start(request, reply, prepared)
     const state = request as unknown as RequestState
     state[kSession] = Promise.resolve(session)
     state[kTokenSet] = null

@@ -9,6 +9,15 @@ import type { StoredValue, TokenStore } from '../store/types.js'
 export interface SessionRecord {
   userId: string
   createdAt: number
+  /** The sign-in this session came from: valid only while the user's token record lists it. */
+  signInId: string
+}
+
+/** A session about to start: the token record lists its sign-in before the session is stored. */
+export interface NewSession {
+  id: string
+  key: string
+  record: SessionRecord
 }
 
 export interface SessionManagerOptions {
@@ -88,7 +97,7 @@ export class SessionManager {
 
   /** A well-formed record still within the session lifetime, or undefined. */
   #current (record: SessionRecord | undefined): SessionRecord | undefined {
-    if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number') return undefined
+    if (record === undefined || typeof record.userId !== 'string' || typeof record.createdAt !== 'number' || typeof record.signInId !== 'string') return undefined
     if (this.#options.now() - record.createdAt > this.#options.maxAgeMs) return undefined
     return record
   }
@@ -114,25 +123,29 @@ export class SessionManager {
     return this.#current(record)
   }
 
-  /**
-   * Starts a brand-new session for a user. Any session id the browser brought is discarded and its
-   * record deleted, so an id planted before sign-in is never promoted to a signed-in one (fixation).
-   */
-  async create (request: FastifyRequest, reply: FastifyReply, userId: string): Promise<SessionRecord> {
-    const previous = this.sessionId(request)
+  /** A new random session id and sign-in id for a user; nothing is stored until start(). */
+  prepare (userId: string): NewSession {
     const id = randomBytes(32).toString('base64url')
-    const record: SessionRecord = { userId, createdAt: this.#options.now() }
+    return { id, key: sessionKey(id), record: { userId, createdAt: this.#options.now(), signInId: randomBytes(16).toString('base64url') } }
+  }
+
+  /**
+   * Stores a prepared session and sets its cookie. Any session id the browser brought is discarded
+   * and its record deleted, so an id planted before sign-in is never promoted to a signed-in one (fixation).
+   */
+  async start (request: FastifyRequest, reply: FastifyReply, session: NewSession): Promise<SessionRecord> {
+    const previous = this.sessionId(request)
     try {
       if (previous !== undefined) await this.#options.store.delete(sessionKey(previous))
-      await this.#options.store.set(sessionKey(id), record, this.#options.maxAgeMs)
+      await this.#options.store.set(session.key, session.record, this.#options.maxAgeMs)
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
-    reply.setCookie(this.cookieName, this.#signer.sign(id), {
+    reply.setCookie(this.cookieName, this.#signer.sign(session.id), {
       ...this.#cookieOptions,
       maxAge: Math.floor(this.#options.maxAgeMs / 1000)
     })
-    return record
+    return session.record
   }
 
   async destroy (request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -6,7 +6,8 @@ import type { BackendLock, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
 import { refreshReason } from './refresh-policy.js'
 import { TokenRecords } from './token-records.js'
-import { parseTokenResponse, type TokenSet } from './token-set.js'
+import { retiredRefreshTokens } from './sign-ins.js'
+import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
 import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
 
 export type { GetOptions, ImsCalls, RefreshReason, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
@@ -33,9 +34,16 @@ export class TokenManager {
   readonly #lockLost = new Set<string>()
 
   constructor (options: TokenManagerOptions) {
-    this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, ...options }
+    this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, maxSessionsPerUser: 10, ...options }
     this.#cooldown = new Cooldown(this.#o.now, this.#o.failureCooldownMs)
-    this.#records = new TokenRecords({ ...this.#o, onForget: (userId, reason) => { this.events.emit('logout', { userId, reason }) } })
+    this.#records = new TokenRecords({
+      ...this.#o,
+      onForget: (userId, reason, set) => {
+        this.events.emit('logout', { userId, reason })
+        // The grant that failed is gone; grants of earlier sign-ins may not be: revoke them too.
+        if (set !== undefined) this.#revokeAll(userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
+      }
+    })
   }
 
   /** The user's stored set as it is (no refresh); an unreadable record is logged and treated as absent. */
@@ -53,34 +61,50 @@ export class TokenManager {
   }
 
   /**
-   * Stores a token set received at sign-in (replacing whatever the user had), carrying over the
-   * time of the user's last sign-out so that sessions from before it stay signed out.
+   * Stores a token set received at sign-in with the sign-in it belongs to (its session carries the
+   * same id). Other devices' sign-ins stay valid, up to the per-user cap; the oldest beyond it are
+   * evicted, and the grant replaced is kept to be revoked at sign-out.
    */
-  async signIn (set: TokenSet, log: FastifyBaseLogger = this.#o.log): Promise<void> {
-    await this.#records.writeSignIn(set)
+  async signIn (set: TokenSet, entry: SignInEntry, log: FastifyBaseLogger = this.#o.log): Promise<void> {
+    const outcome = await this.#records.writeSignIn(set, entry)
+    await this.#records.deleteSessions(outcome.evictedSessionKeys)
+    // Past the cap of replaced grants kept: revoked now, so none is forgotten while still live.
+    await this.#revokeAll(set.userId, outcome.overflowGrants, log)
     log.info({ userId: set.userId, accessExpiresAt: set.accessExpiresAt }, 'lightroom-ims: user signed in')
     this.events.emit('signIn', { userId: set.userId })
   }
 
   /**
-   * Signs the user out everywhere: the grant is revoked at IMS (best effort: IMS expires it by
-   * itself eventually), and the tokens are replaced by a signed-out record, which also ends every
-   * session created before now, in every browser and on every instance.
+   * Signs the user out everywhere: every grant this app holds for them is revoked at IMS (best
+   * effort: IMS expires them by itself eventually), the token record is removed and with it every
+   * sign-in it listed, so every session of the user ends, in every browser and on every instance.
    */
   async signOut (userId: string, log: FastifyBaseLogger = this.#o.log): Promise<void> {
-    const refreshToken = (await this.#records.read(userId))?.value.refreshToken
-    if (refreshToken !== undefined) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const stored = await this.#records.read(userId)
+      if (stored === undefined) break
+      const { refreshToken } = stored.value
+      await this.#revokeAll(userId, [...retiredRefreshTokens(stored.value, this.#o.now()), ...(refreshToken === undefined ? [] : [refreshToken])], log)
+      // Only the version read: a sign-in landing meanwhile brought a grant not yet revoked (go again).
+      if (await this.#records.remove(userId, stored.revision)) {
+        await this.#records.deleteSessions((stored.value.signIns ?? []).map((signIn) => signIn.sessionKey))
+        break
+      }
+    }
+    log.info({ userId }, 'lightroom-ims: user signed out')
+    this.events.emit('logout', { userId, reason: 'signed_out' })
+  }
+
+  async #revokeAll (userId: string, refreshTokens: readonly string[], log: FastifyBaseLogger): Promise<void> {
+    for (const refreshToken of refreshTokens) {
       try {
         await this.#o.ims.revoke(refreshToken, 'refresh_token')
       } catch (error) {
         // A provider without a revocation endpoint has nothing to revoke at; anything else is worth a line.
         const code = error instanceof ImsError ? error.error : undefined
-        if (code !== 'not_supported') log.warn({ userId, error: code }, 'lightroom-ims: revoking the grant at IMS failed')
+        if (code !== 'not_supported') log.warn({ userId, error: code }, 'lightroom-ims: revoking a grant at IMS failed')
       }
     }
-    await this.#records.writeSignedOut(userId)
-    log.info({ userId }, 'lightroom-ims: user signed out')
-    this.events.emit('logout', { userId, reason: 'signed_out' })
   }
 
   /**
@@ -184,7 +208,9 @@ export class TokenManager {
     let next: TokenSet
     try {
       next = parseTokenResponse(body, { now: this.#o.now(), previous, userId })
-      if (previous.sessionsValidAfter !== undefined) next.sessionsValidAfter = previous.sessionsValidAfter
+      // The sign-ins and replaced grants belong to the record, not to one token response.
+      if (previous.signIns !== undefined) next.signIns = previous.signIns
+      if (previous.retiredGrants !== undefined) next.retiredGrants = previous.retiredGrants
       // The provider kept the refresh token: renewal is not on offer now (no rotation, or not enabled
       // for this API key). Without this mark, every request of the next week would ask again.
       if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
@@ -245,7 +271,7 @@ export class TokenManager {
         return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
       }
       log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
-      if (latest !== undefined) await this.#records.forget(userId, 'invalid_grant', latest.revision)
+      if (latest !== undefined) await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)
       throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
     }
     log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')

@@ -7,7 +7,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { StoreRecordError, storeUnavailable } from '../errors.js'
 import type { StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
-import { isSignedOutRecord, isTokenSet, type SignedOutRecord, type TokenSet } from './token-set.js'
+import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
+import { isTokenSet, type SignInEntry, type TokenSet } from './token-set.js'
 
 export const TOKEN_PREFIX = 'tokens:'
 
@@ -21,10 +22,12 @@ export interface TokenRecordsOptions {
   store: TokenStore
   log: FastifyBaseLogger
   now: () => number
-  /** How long a signed-out record is kept: as long as any session it must end could live. */
+  /** How long a session lives: sign-ins older than this are dropped from the record. */
   sessionMaxAgeMs: number
-  /** Told when a record is replaced by a signed-out one for the given reason. */
-  onForget: (userId: string, reason: ForgetReason) => void
+  /** Live sign-ins (sessions) kept per user; the oldest beyond it are evicted. */
+  maxSessionsPerUser: number
+  /** Told when a record is removed for the given reason (with the set, when it was readable). */
+  onForget: (userId: string, reason: ForgetReason, set: TokenSet | undefined) => void
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -58,12 +61,11 @@ export class TokenRecords {
       throw storeUnavailable(undefined, error)
     }
     if (stored === undefined) return undefined
-    if (isSignedOutRecord(stored.value) && stored.value.userId === userId) return undefined
     // The store hands out the same frozen value while a record is unchanged: check its shape once.
     if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>
     if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
       this.#o.log.warn({ userId, reason: 'shape' }, 'lightroom-ims: stored token record has an unexpected shape; the user must sign in again')
-      await this.forget(userId, 'corrupt_record')
+      await this.forget(userId, 'corrupt_record', stored.revision)
       return undefined
     }
     if (Object.isFrozen(stored.value)) this.#checked.set(stored.value, userId)
@@ -77,37 +79,71 @@ export class TokenRecords {
     return value !== undefined && this.#checked.get(value) === userId ? value : undefined
   }
 
-  /** A sign-in's set replaces whatever the user had, keeping the last sign-out's time. */
-  async writeSignIn (set: TokenSet): Promise<void> {
+  /**
+   * Stores a sign-in's set, replacing the user's tokens but keeping the other sign-ins still live
+   * (other devices), capped: the oldest beyond `maxSessionsPerUser` are evicted. The grant replaced
+   * is kept to be revoked at sign-out. A compare-and-set, so two sign-ins at once both stay listed.
+   * An unreadable record keeps nothing: every other session ends (fail safe), and that is logged.
+   */
+  async writeSignIn (set: TokenSet, entry: SignInEntry): Promise<SignInOutcome> {
+    const key = tokenKey(set.userId)
     try {
-      const before = await this.#o.store.get<unknown>(tokenKey(set.userId)).catch(() => undefined)
-      const floor = isSignedOutRecord(before?.value) ? before.value.signedOutAt : (before?.value as TokenSet | undefined)?.sessionsValidAfter
-      const next = typeof floor === 'number' ? { ...set, sessionsValidAfter: floor } : set
-      await this.#o.store.set(tokenKey(set.userId), next, recordTtlMs(next, this.#o.now()))
+      for (let attempt = 0; ; attempt++) {
+        let before: StoredValue<unknown> | undefined
+        let unreadable = false
+        try {
+          before = await this.#o.store.get<unknown>(key)
+        } catch (error) {
+          if (!(error instanceof StoreRecordError)) throw error
+          unreadable = true
+          this.#o.log.warn({ userId: set.userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable at sign-in; the user\'s other sessions end')
+        }
+        const prior = before !== undefined && isTokenSet(before.value) && before.value.userId === set.userId ? before.value : undefined
+        const { next, outcome } = mergeSignIn(prior, set, entry, this.#o.now(), this.#o.sessionMaxAgeMs, this.#o.maxSessionsPerUser)
+        const ttl = recordTtlMs(next, this.#o.now())
+        if (unreadable || attempt >= 3) {
+          await this.#o.store.set(key, next, ttl)
+          return outcome
+        }
+        if (await this.#o.store.compareAndSet(key, before?.revision, next, ttl)) return outcome
+      }
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
   }
 
-  /** Replaces the tokens with a record of the sign-out, which ends every session created before now. */
-  async writeSignedOut (userId: string): Promise<void> {
+  /**
+   * Removes the user's record, but only the version read (`revision`): a sign-in that lands
+   * meanwhile is not silently dropped. Resolves whether it removed it.
+   */
+  async remove (userId: string, revision: string): Promise<boolean> {
+    this.#unsaved.delete(userId)
     try {
-      await this.#o.store.set(tokenKey(userId), this.#signedOutRecord(userId), this.#o.sessionMaxAgeMs)
+      return await this.#o.store.compareAndDelete(tokenKey(userId), revision)
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
+  }
+
+  /** Deletes session records (best effort: a record left behind is no longer listed, so it is dead). */
+  async deleteSessions (keys: readonly string[]): Promise<void> {
+    await Promise.all(keys.map(async (key) => {
+      await this.#o.store.delete(key).catch(() => {
+        this.#o.log.warn('lightroom-ims: could not delete a session record; it is no longer valid anyway')
+      })
+    }))
   }
 
   /** Signs the user out for a reason of ours; with `revision`, only if the record is still that one. */
-  async forget (userId: string, reason: ForgetReason, revision?: string): Promise<void> {
+  async forget (userId: string, reason: ForgetReason, revision?: string, set?: TokenSet): Promise<void> {
     try {
-      const record = this.#signedOutRecord(userId)
-      if (revision === undefined) await this.#o.store.set(tokenKey(userId), record, this.#o.sessionMaxAgeMs)
-      else await this.#o.store.compareAndSet(tokenKey(userId), revision, record, this.#o.sessionMaxAgeMs)
+      if (revision === undefined) await this.#o.store.delete(tokenKey(userId))
+      else await this.#o.store.compareAndDelete(tokenKey(userId), revision)
+      if (set?.signIns !== undefined) await this.deleteSessions(set.signIns.map((signIn) => signIn.sessionKey))
     } catch (error) {
       this.#o.log.warn({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: could not delete a token record')
     }
-    this.#o.onForget(userId, reason)
+    this.#o.onForget(userId, reason, set)
   }
 
   /** A few quick tries: a store blip should not cost a rotated grant. Runs under the refresh lock. */
@@ -139,9 +175,5 @@ export class TokenRecords {
     }
     // Written, or the record changed meanwhile (a new sign-in wins): either way it is settled.
     this.#unsaved.delete(userId)
-  }
-
-  #signedOutRecord (userId: string): SignedOutRecord {
-    return { userId, signedOutAt: this.#o.now() }
   }
 }

@@ -26,8 +26,29 @@ export interface TokenSet {
    * asked for and declined, so it is not asked again until renewRefreshAfter has passed once more.
    */
   renewalCheckedAt?: number
-  /** Epoch ms of the user's last sign-out: sessions created before it are no longer valid. */
-  sessionsValidAfter?: number
+  /**
+   * The sign-ins whose sessions are still live, oldest first (capped per user). A session is valid
+   * only while its sign-in id is listed here, so a missing, older or foreign record validates none.
+   */
+  signIns?: SignInEntry[]
+  /** Grants of earlier sign-ins that a later one replaced: still live at IMS, revoked at sign-out. */
+  retiredGrants?: RetiredGrant[]
+}
+
+/** One sign-in of the user, as the token record remembers it. */
+export interface SignInEntry {
+  /** Random; the session record carries the same id. */
+  id: string
+  /** The store key of that sign-in's session record (deleted when the entry goes). */
+  sessionKey: string
+  createdAt: number
+}
+
+/** A replaced grant's refresh token, kept only to be revoked; never used to refresh. */
+export interface RetiredGrant {
+  refreshToken: string
+  /** Epoch ms after which IMS no longer honours it (so it need not be revoked). */
+  expiresAt: number
 }
 
 export interface ParseContext {
@@ -230,22 +251,20 @@ export function isTokenSet (value: unknown): value is TokenSet {
     (v.refreshIssuedAt === undefined || finite(v.refreshIssuedAt)) &&
     (v.refreshExpiresAt === undefined || finite(v.refreshExpiresAt)) &&
     (v.renewalCheckedAt === undefined || finite(v.renewalCheckedAt)) &&
-    (v.sessionsValidAfter === undefined || finite(v.sessionsValidAfter))
+    (v.signIns === undefined || (Array.isArray(v.signIns) && v.signIns.every(isSignInEntry))) &&
+    (v.retiredGrants === undefined || (Array.isArray(v.retiredGrants) && v.retiredGrants.every(isRetiredGrant)))
 }
 
-/**
- * What stays of a user's record after a sign-out: no token, only the time, so that every session
- * created before it (other browsers, other devices) stays signed out even after a later sign-in.
- */
-export interface SignedOutRecord {
-  userId: string
-  signedOutAt: number
-}
-
-export function isSignedOutRecord (value: unknown): value is SignedOutRecord {
+function isSignInEntry (value: unknown): value is SignInEntry {
   if (typeof value !== 'object' || value === null) return false
   const v = value as Record<string, unknown>
-  return nonEmptyString(v.userId) && finite(v.signedOutAt) && v.accessToken === undefined
+  return nonEmptyString(v.id) && nonEmptyString(v.sessionKey) && finite(v.createdAt)
+}
+
+function isRetiredGrant (value: unknown): value is RetiredGrant {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return nonEmptyString(v.refreshToken) && finite(v.expiresAt)
 }
 
 function nonEmptyString (value: unknown): value is string {

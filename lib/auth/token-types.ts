@@ -15,8 +15,10 @@ export interface TokenManagerOptions {
   now: () => number
   refreshMarginMs: number
   renewRefreshAfterMs: number
-  /** How long a signed-out record is kept: as long as any session it must end could live. */
+  /** How long a session lives: sign-ins older than this are dropped from the record. */
   sessionMaxAgeMs: number
+  /** Live sign-ins (sessions) kept per user; the oldest beyond it are evicted. Default 10. */
+  maxSessionsPerUser?: number
   /** How long a refresh lock lives unless renewed; renewed every third of it while the refresh runs. */
   lockTtlMs?: number
   /** How long a caller that lost the lock race waits for the winner's result. */

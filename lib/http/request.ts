@@ -12,6 +12,8 @@ import type { RetryPolicy } from './retry.js'
 export const KEEP_ALIVE_TIMEOUT_MS = 10_000
 /** Bounded so a refresh storm cannot open unlimited sockets to one origin. */
 export const MAX_CONNECTIONS_PER_ORIGIN = 128
+/** Sign-in calls (code exchange, userinfo, JWKS) get a pool of their own, this small: see services.ts. */
+export const MAX_SIGN_IN_CONNECTIONS_PER_ORIGIN = 16
 
 let shared: Agent | undefined
 

@@ -27,6 +27,11 @@ export interface ImsClientOptions {
   /** Cap for one wait, backoff and Retry-After alike. Default 8000. */
   maxRetryDelayMs?: number | undefined
   dispatcher?: Dispatcher | undefined
+  /**
+   * For the calls a sign-in makes (code exchange, userinfo): a pool of its own, so that sign-ins,
+   * which anyone can start, can never take the connections refreshes need. Default: dispatcher.
+   */
+  signInDispatcher?: Dispatcher | undefined
   /** Injectable for tests, to record waits instead of making them. */
   sleep?: ((ms: number) => Promise<void>) | undefined
 }
@@ -88,7 +93,7 @@ export class ImsClient {
           redirect_uri: redirectUri,
           code_verifier: codeVerifier,
           ...this.#clientAuth()
-        }, this.#callOptions()))
+        }, this.#callOptions(undefined, this.#opts.signInDispatcher)))
       return jsonBody(res)
     })
   }
@@ -105,7 +110,7 @@ export class ImsClient {
     const url = this.#endpoint(this.#opts.userinfoEndpoint, 'userinfoEndpoint')
     return await traced(imsRequestChannel, { endpoint: 'userinfo' }, async () => {
       const res = await this.#withRetries(Math.min(this.#retry.retries, MAX_INTERACTIVE_RETRIES), [accessToken], async () =>
-        await get(url, this.#callOptions({ authorization: `Bearer ${accessToken}` })))
+        await get(url, this.#callOptions({ authorization: `Bearer ${accessToken}` }, this.#opts.signInDispatcher)))
       return jsonBody(res)
     })
   }
@@ -115,10 +120,10 @@ export class ImsClient {
     return { client_id: this.#opts.clientId, client_secret: this.#opts.clientSecret }
   }
 
-  #callOptions (headers?: Record<string, string>): { timeoutMs: number, dispatcher: Dispatcher | undefined, headers: Record<string, string> } {
+  #callOptions (headers?: Record<string, string>, dispatcher?: Dispatcher): { timeoutMs: number, dispatcher: Dispatcher | undefined, headers: Record<string, string> } {
     return {
       timeoutMs: this.#timeoutMs,
-      dispatcher: this.#opts.dispatcher,
+      dispatcher: dispatcher ?? this.#opts.dispatcher,
       headers: { accept: 'application/json', ...headers }
     }
   }

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici'
 import { LightroomConfigError } from '../errors.js'
 import { getWithRetries, headerValue } from '../http/request.js'
 import type { HttpResponse } from '../http/request.js'
+import { isLoopbackHost } from '../http/loopback.js'
 
 /** The part of an OpenID discovery document the plugin relies on, already validated. */
 export interface ProviderMetadata {
@@ -13,6 +14,22 @@ export interface ProviderMetadata {
   revocationEndpoint: string | undefined
   endSessionEndpoint: string | undefined
   idTokenAlgorithms: string[]
+  /**
+   * Adobe IMS's own document (served at `{host}/ims/.well-known/...`, issuer the bare host): its
+   * id_tokens carry either the issuer or `{issuer}/ims`, both documented by Adobe.
+   */
+  isIms: boolean
+  /** Every `iss` an id_token may carry: the issuer, and for IMS also `{issuer}/ims`. */
+  idTokenIssuers: string[]
+}
+
+const IMS_DISCOVERY_PATH = '/ims/.well-known/openid-configuration'
+
+/** IMS's document lives under /ims while naming the bare host (same origin, no path) as issuer. */
+function isImsDocument (issuer: string, discoveryUrl: URL): boolean {
+  if (discoveryUrl.pathname !== IMS_DISCOVERY_PATH || !URL.canParse(issuer)) return false
+  const url = new URL(issuer)
+  return url.origin === discoveryUrl.origin && (url.pathname === '/' || url.pathname === '')
 }
 
 export interface DiscoveryOptions {
@@ -78,10 +95,10 @@ function endpoint (document: Record<string, unknown>, field: string, discoveryUr
   } catch {
     throw invalid(`returned a discovery document whose "${field}" is not a URL`)
   }
-  // An https provider must not send us to plaintext endpoints; http is accepted only from an http
-  // discovery URL (local mocks and tests).
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && discoveryUrl.protocol === 'http:')) {
-    throw invalid(`returned a discovery document whose "${field}" is not https`)
+  // Tokens, codes and the client secret travel to these: plain http only to this machine (local
+  // mocks and tests), whatever scheme the discovery URL itself used.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw invalid(`returned a discovery document whose "${field}" is not https (plain http only to localhost)`)
   }
   return url.href
 }
@@ -127,8 +144,12 @@ export function parseDiscoveryDocument (document: unknown, options: DiscoveryOpt
   const algorithms = Array.isArray(doc.id_token_signing_alg_values_supported)
     ? doc.id_token_signing_alg_values_supported.filter((alg): alg is string => typeof alg === 'string' && alg !== 'none')
     : []
+  const isIms = isImsDocument(doc.issuer, discoveryUrl)
+  const bare = doc.issuer.replace(/\/$/, '')
   return {
     issuer: doc.issuer,
+    isIms,
+    idTokenIssuers: isIms ? [doc.issuer, `${bare}/ims`] : [doc.issuer],
     authorizationEndpoint: endpoint(doc, 'authorization_endpoint', discoveryUrl, true),
     tokenEndpoint: endpoint(doc, 'token_endpoint', discoveryUrl, true),
     jwksUri: endpoint(doc, 'jwks_uri', discoveryUrl, true),

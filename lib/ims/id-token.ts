@@ -6,7 +6,8 @@ import type { RetryPolicy } from '../http/retry.js'
 
 export interface IdTokenVerifierOptions {
   jwksUri: string
-  issuer: string
+  /** Every `iss` accepted: the discovery document's issuer, and for IMS also `{issuer}/ims`. */
+  issuers: string[]
   clientId: string
   algorithms: string[]
   clockToleranceSeconds: number
@@ -60,10 +61,12 @@ export class IdTokenVerifier {
     })
   }
 
-  async verify (idToken: string): Promise<VerifiedIdentity> {
+  /** `nonce`: the one sent with this sign-in's authorize request; the token must carry it. */
+  async verify (idToken: string, expected: { nonce?: string | undefined } = {}): Promise<VerifiedIdentity> {
     try {
       const payload = await this.#check(idToken)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('id_token has no sub')
+      this.#checkHygiene(payload, expected.nonce)
       return { sub: payload.sub, claims: payload }
     } catch (error) {
       const reason = (error as { code?: string }).code ?? (error as Error).message
@@ -71,14 +74,26 @@ export class IdTokenVerifier {
     }
   }
 
+  /** The OpenID checks jose leaves to us: azp with several audiences, the nonce, an iat from the future. */
+  #checkHygiene (payload: JWTPayload, nonce: string | undefined): void {
+    const { clientId, clockToleranceSeconds } = this.#options
+    if (payload.azp !== undefined && payload.azp !== clientId) throw new Error('id_token azp is another client')
+    if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp === undefined) throw new Error('id_token has several audiences and no azp')
+    if (nonce !== undefined && payload.nonce !== nonce) throw new Error('id_token nonce does not match this sign-in')
+    const nowSeconds = (this.#options.now ?? Date.now)() / 1000
+    if (typeof payload.iat !== 'number' || payload.iat > nowSeconds + clockToleranceSeconds) throw new Error('id_token iat is missing or in the future')
+  }
+
   async #check (idToken: string): Promise<JWTPayload> {
     const now = this.#options.now
+    // Signature by kid against the JWKS only: IMS's header also carries x5u (a bare file name),
+    // which jose neither fetches nor trusts, and neither do we.
     const { payload } = await jwtVerify(idToken, this.#keys, {
-      issuer: this.#options.issuer,
+      issuer: this.#options.issuers,
       audience: this.#options.clientId,
       algorithms: this.#options.algorithms,
       clockTolerance: this.#options.clockToleranceSeconds,
-      requiredClaims: ['exp', 'sub'],
+      requiredClaims: ['exp', 'sub', 'iat'],
       ...(now === undefined ? {} : { currentDate: new Date(now()) })
     })
     return payload

@@ -4,6 +4,7 @@
  * refresh, retries, concurrency cap, origin check) is ./transport.ts; each family of calls has its
  * own file. Errors never carry a token.
  */
+import { isLoopbackHost } from '../http/loopback.js'
 import type { Dispatcher } from 'undici'
 import type { RetryPolicy } from '../http/retry.js'
 import { CatalogIdCache, CatalogScope, expectJson } from './catalog.js'
@@ -207,7 +208,7 @@ function jsonBody (answer: Parameters<typeof expectJson>[0]): unknown {
  */
 export function lightroomOrigin (baseUrl: string): string {
   const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined
-  const loopback = url !== undefined && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  const loopback = url !== undefined && isLoopbackHost(url.hostname)
   if (url === undefined || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
     throw new TypeError('LightroomClient: `baseUrl` must be an https URL (plain http only to localhost)')
   }

@@ -73,19 +73,37 @@ export function authRoutes (ctx: PluginContext) {
         request.cookies = typeof request.headers.cookie === 'string' ? child.parseCookie(request.headers.cookie) : {}
       }
     })
-    const routeOptions = { logSerializers: { req: redactedRequestSerializer } }
-    child.get(`${options.routePrefix}/login`, routeOptions, loginHandler(authorizationUrl))
-    const callback = callbackHandler(ctx)
-    child.get(`${options.routePrefix}/callback`, routeOptions, async function tracedCallback (request, reply) {
-      if (!signInChannel.hasSubscribers) return await callback(request, reply)
-      const context: SignInContext = {}
-      return await traced(signInChannel, context, async () => {
-        const answer = await callback(request, reply)
-        context.statusCode = reply.statusCode
-        if (reply.statusCode === 303) context.userId = (await ctx.currentUser.resolve(request))?.session.userId
-        return answer
+    await child.register(async function scoped (routes) {
+      // Every request under routePrefix is logged with its query redacted: a code can arrive at a
+      // wrong method, a trailing slash or a near-miss path as easily as at the callback.
+      routes.setChildLoggerFactory(redactingLoggerFactory(routes.childLoggerFactory))
+      // At the root, the 404 handler would be the whole app's: only our own routes are redacted then.
+      if (options.routePrefix !== '') routes.setNotFoundHandler(notFound)
+      routes.get('/login', loginHandler(authorizationUrl, ctx.flows))
+      const callback = callbackHandler(ctx)
+      routes.get('/callback', async function tracedCallback (request, reply) {
+        if (!signInChannel.hasSubscribers) return await callback(request, reply)
+        const context: SignInContext = {}
+        return await traced(signInChannel, context, async () => {
+          const answer = await callback(request, reply)
+          context.statusCode = reply.statusCode
+          if (reply.statusCode === 303) context.userId = (await ctx.currentUser.resolve(request))?.session.userId
+          return answer
+        })
       })
-    })
-    child.post(`${options.routePrefix}/logout`, routeOptions, logoutHandler(ctx))
+      routes.post('/logout', logoutHandler(ctx))
+    }, { prefix: options.routePrefix })
   }
+}
+
+function redactingLoggerFactory (inner: FastifyInstance['childLoggerFactory']): FastifyInstance['childLoggerFactory'] {
+  return function (this: FastifyInstance, logger, bindings, childOptions, rawRequest) {
+    const serializers = { ...childOptions.serializers, req: redactedRequestSerializer }
+    return inner.call(this, logger, bindings, { ...childOptions, serializers }, rawRequest)
+  }
+}
+
+async function notFound (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  return await reply.code(404).header('referrer-policy', 'no-referrer')
+    .send(errorBody({ statusCode: 404, code: ErrorCodes.NOT_FOUND, message: 'Not found' }))
 }

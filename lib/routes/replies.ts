@@ -18,7 +18,8 @@ export function wantsHtml (request: FastifyRequest): boolean {
  * our own messages are shown: query parameters (error_description and the like) are attacker-chosen.
  */
 export function sendAuthError (request: FastifyRequest, reply: FastifyReply, error: LightroomAuthError, loginUrl: string): FastifyReply {
-  reply.code(error.statusCode).header('cache-control', 'no-store')
+  // The page's URL may carry a code or state: no Referer may take it to whatever the page links to.
+  reply.code(error.statusCode).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer')
   if (wantsHtml(request)) {
     const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>

@@ -1,7 +1,7 @@
 /** `fastify-lightroom-ims/testing`: mock servers for tests of apps built on the plugin. */
 export { createMockIms } from './ims/server.js'
 export type {
-  MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsIntrospection, MockImsOptions, MockImsUser
+  MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsFaultTarget, MockImsIntrospection, MockImsOptions, MockImsUser
 } from './ims/types.js'
 export { createMockLightroom } from './lightroom/server.js'
 export type {

@@ -117,6 +117,11 @@ export async function signIn (browser: Browser, returnTo?: string): Promise<Retu
   return await browser.follow(login, { stopAt: (location) => location.origin === APP_ORIGIN && !location.pathname.startsWith('/auth/') })
 }
 
+/** Token and session records only: what a sign-in leaves behind (flow records are the login's). */
+export async function signInRecords (backend: StoreBackend): Promise<string[]> {
+  return [...(await rawRecords(backend)).keys()].filter((key) => !key.startsWith('flow:'))
+}
+
 export async function rawRecords (backend: StoreBackend, prefix = ''): Promise<Map<string, string>> {
   const records = new Map<string, string>()
   for await (const key of backend.scan(prefix)) {

@@ -1,8 +1,8 @@
 /** The mock IMS's fault queue: one queue per endpoint. */
 import { FaultQueue, checkDelay, checkStatus } from '../shared/faults.js'
-import type { MockImsEndpoint, MockImsFault } from './types.js'
+import type { MockImsFault, MockImsFaultTarget } from './types.js'
 
-export function imsFaultQueue (): FaultQueue<MockImsEndpoint, MockImsFault> {
+export function imsFaultQueue (): FaultQueue<MockImsFaultTarget, MockImsFault> {
   return new FaultQueue(checkImsFault)
 }
 

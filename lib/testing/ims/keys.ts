@@ -11,8 +11,15 @@ import type { JWK, JWTPayload } from 'jose'
 
 export interface Signer {
   readonly jwks: { keys: JWK[] }
+  /** Under the published kid, with IMS's `x5u` file name in the header. */
   sign (payload: JWTPayload): Promise<string>
+  /** Under a kid that is not in the JWKS, as IMS's access and refresh tokens are. */
+  signUnpublished (payload: JWTPayload): Promise<string>
 }
+
+/** What IMS puts in its tokens' headers: a file name, not a URL. */
+export const IMS_X5U = 'ims_na1-key-at-1.cer'
+const UNPUBLISHED_KID = 'ims_na1-key-at-1'
 
 let sharedKeys: ReturnType<typeof generateKeyPair> | undefined
 
@@ -24,7 +31,10 @@ export async function createSigner (): Promise<Signer> {
   return {
     jwks: { keys: [jwk] },
     async sign (payload) {
-      return await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(privateKey)
+      return await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT', x5u: IMS_X5U }).sign(privateKey)
+    },
+    async signUnpublished (payload) {
+      return await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: UNPUBLISHED_KID, typ: 'JWT', x5u: IMS_X5U }).sign(privateKey)
     }
   }
 }

@@ -99,11 +99,16 @@ export class Ledger {
    * RFC 7009 revocation on behalf of a client: a refresh token takes its whole grant with it
    * (its access tokens included); an access token goes alone. Tokens of other clients are left alone.
    */
-  revokeToken (token: string, clientId: string): void {
+  revokeToken (token: string, clientId: string, scope: 'grant' | 'user-client' = 'grant'): void {
     const record = this.#tokens.get(token)
     if (record?.grant.clientId !== clientId) return
     record.revoked = true
-    if (record.kind === 'refresh') record.grant.revoked = true
+    if (record.kind !== 'refresh') return
+    record.grant.revoked = true
+    if (scope === 'grant') return
+    for (const grant of this.#grants) {
+      if (grant.user.sub === record.grant.user.sub && grant.clientId === clientId) grant.revoked = true
+    }
   }
 
   /** Consent withdrawn: every grant of the user dies, and codes not yet exchanged with them. */

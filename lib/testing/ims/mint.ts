@@ -14,9 +14,13 @@ export interface MintContext {
   ledger: Ledger
   signer: Signer
   issuer: string
+  /** The `iss` put in id_tokens: the issuer, or (idTokenIssuer 'host/ims') the issuer + '/ims'. */
+  idTokenIssuer: string
 }
 
 export interface TokenResponse {
+  /** IMS sends the user id beside the tokens on a code exchange. */
+  sub?: string
   access_token: string
   refresh_token?: string
   id_token?: string
@@ -66,7 +70,8 @@ function refreshExpiry (settings: MockImsSettings, grant: Grant, now: number): n
 }
 
 async function imsJwt (ctx: MintContext, grant: Grant, scopes: string[], type: string, now: number, lifetimeMs: number): Promise<string> {
-  return await ctx.signer.sign({
+  // IMS signs these with a key it does not publish in /ims/keys: nobody verifies them locally.
+  return await ctx.signer.signUnpublished({
     id: `${now}-${randomUUID()}`,
     type,
     client_id: grant.clientId,
@@ -81,9 +86,10 @@ async function imsJwt (ctx: MintContext, grant: Grant, scopes: string[], type: s
 
 async function idTokenFor (ctx: MintContext, grant: Grant, now: number, nonce: string | undefined): Promise<string> {
   const iat = Math.floor(now / 1000)
+  // IMS's header carries x5u as a bare file name beside the kid: a verifier must look up the kid only.
   return await ctx.signer.sign({
     ...userClaims(grant.user, { profile: true, email: true }),
-    iss: ctx.issuer,
+    iss: ctx.idTokenIssuer,
     aud: grant.clientId,
     iat,
     exp: iat + Math.ceil(ctx.settings.accessTokenLifetimeSeconds),

@@ -13,7 +13,7 @@ export function handleRevoke (ctx: ImsContext, request: ImsRequest): void {
   if (!checked) return
   const token = checked.form.get('token')
   if (token === null) return sendOAuthError(request.res, 400, 'invalid_request', 'token is required')
-  ctx.ledger.revokeToken(token, checked.client.clientId)
+  ctx.ledger.revokeToken(token, checked.client.clientId, ctx.settings.revocationScope)
   // RFC 7009 §2.2: unknown tokens get the same 200, so revocation tells nothing.
   sendEmpty(request.res, 200)
 }

@@ -21,7 +21,7 @@ import { resolveSettings } from './settings.js'
 import type { MockIms, MockImsEndpoint, MockImsOptions, MockImsUser } from './types.js'
 
 export type {
-  MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsIntrospection, MockImsOptions, MockImsUser
+  MockIms, MockImsClient, MockImsEndpoint, MockImsFault, MockImsFaultTarget, MockImsIntrospection, MockImsOptions, MockImsUser
 } from './types.js'
 
 export async function createMockIms (options?: MockImsOptions): Promise<MockIms> {
@@ -43,6 +43,7 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     // Both are known once the port is; set right after listen().
     origin: '',
     issuer: '',
+    idTokenIssuer: '',
     paths,
     currentUser: () => signedIn
   }
@@ -64,7 +65,9 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
     if (typeof grantType === 'string') bump(`token:${grantType}`)
 
     const request: ImsRequest = { req, res, method, query, form }
-    const fault = faults.take(endpoint)
+    const fault = typeof grantType === 'string' && (grantType === 'authorization_code' || grantType === 'refresh_token')
+      ? faults.take(`token:${grantType}`, endpoint)
+      : faults.take(endpoint)
     if (fault && !(await playFault(ctx, delays, endpoint, request, fault))) return
     await route.handle(ctx, request)
     // Rejections are counted apart so tests can assert, say, that no used refresh token was ever replayed.
@@ -89,6 +92,7 @@ export async function createMockIms (options?: MockImsOptions): Promise<MockIms>
   const closeServer = closableServer(server)
   ctx.origin = await listenOrigin(server, settings.port, settings.host)
   ctx.issuer = ctx.origin + issuerPath(settings.flavor)
+  ctx.idTokenIssuer = settings.idTokenIssuer === 'host/ims' ? `${ctx.issuer}/ims` : ctx.issuer
 
   const userBySub = (sub: string, caller: string): MockImsUser => {
     const user = settings.users.find((candidate) => candidate.sub === sub)

@@ -23,6 +23,9 @@ export interface MockImsSettings {
   knownScopes: string[]
   requirePkce: boolean
   revokeOnCodeReplay: boolean
+  idTokenIssuer: 'host' | 'host/ims'
+  revocationScope: 'grant' | 'user-client'
+  unknownCodeError: 'invalid_grant' | 'access_denied'
   now: () => number
 }
 
@@ -62,6 +65,9 @@ export function resolveSettings (options: MockImsOptions = {}): MockImsSettings 
     knownScopes: [...(options.knownScopes ?? DEFAULT_SCOPES)],
     requirePkce: options.requirePkce ?? false,
     revokeOnCodeReplay: options.revokeOnCodeReplay ?? false,
+    idTokenIssuer: options.idTokenIssuer ?? 'host',
+    revocationScope: options.revocationScope ?? 'grant',
+    unknownCodeError: options.unknownCodeError ?? 'invalid_grant',
     now: options.now ?? Date.now
   }
   validate(settings)
@@ -87,6 +93,14 @@ function validate (settings: MockImsSettings): void {
     if (!user.sub) throw new TypeError('createMockIms: every entry of `users` needs a sub')
     if (subs.has(user.sub)) throw new TypeError(`createMockIms: duplicate sub in \`users\`: ${user.sub}`)
     subs.add(user.sub)
+  }
+  const choices: Array<[string, string, string[]]> = [
+    ['idTokenIssuer', settings.idTokenIssuer, ['host', 'host/ims']],
+    ['revocationScope', settings.revocationScope, ['grant', 'user-client']],
+    ['unknownCodeError', settings.unknownCodeError, ['invalid_grant', 'access_denied']]
+  ]
+  for (const [name, value, allowed] of choices) {
+    if (!allowed.includes(value)) throw new TypeError(`createMockIms: \`${name}\` must be one of ${allowed.map((choice) => `'${choice}'`).join(', ')}`)
   }
   for (const name of ['accessTokenLifetimeSeconds', 'refreshTokenLifetimeSeconds', 'codeLifetimeSeconds'] as const) {
     const value = settings[name]

@@ -28,7 +28,7 @@ async function exchangeCode (ctx: ImsContext, { res }: ImsRequest, form: URLSear
   const code = form.get('code')
   if (code === null) return sendOAuthError(res, 400, 'invalid_request', 'code is required')
   const taken = ctx.ledger.takeCode(code)
-  if (!taken) return sendOAuthError(res, 400, 'invalid_grant', 'unknown authorization code')
+  if (!taken) return sendOAuthError(res, 400, ctx.settings.unknownCodeError, 'unknown authorization code')
   const { record, wasUsed } = taken
   if (wasUsed) {
     if (record.grant && ctx.settings.revokeOnCodeReplay) record.grant.revoked = true
@@ -47,7 +47,7 @@ async function exchangeCode (ctx: ImsContext, { res }: ImsRequest, form: URLSear
     withIdToken: record.scopes.includes('openid'),
     ...(record.nonce === undefined ? {} : { nonce: record.nonce })
   })
-  sendJson(res, 200, tokens)
+  sendJson(res, 200, ctx.settings.flavor === 'ims' ? { ...tokens, sub: grant.user.sub } : tokens)
 }
 
 function codeProblem (ctx: ImsContext, record: CodeRecord, form: URLSearchParams, client: MockImsClient): string | undefined {

@@ -39,6 +39,9 @@ export type MockImsFault =
 
 export type MockImsEndpoint = 'discovery' | 'authorize' | 'token' | 'userinfo' | 'revoke' | 'keys' | 'logout'
 
+/** Where a fault can be queued: an endpoint, or the token endpoint for one grant type only. */
+export type MockImsFaultTarget = MockImsEndpoint | 'token:authorization_code' | 'token:refresh_token'
+
 export interface MockImsOptions {
   /** Default '127.0.0.1'. */
   host?: string
@@ -80,6 +83,18 @@ export interface MockImsOptions {
    * tokens issued from the first use (what RFC 6749 §4.1.2 recommends; real IMS is undocumented).
    */
   revokeOnCodeReplay?: boolean
+  /**
+   * The id_token's `iss`: Adobe documents both for IMS. Default 'host', the discovery
+   * document's issuer (the bare host); 'host/ims' appends `/ims`.
+   */
+  idTokenIssuer?: 'host' | 'host/ims'
+  /**
+   * What revoking a refresh token ends (real IMS is undocumented). Default 'grant': that grant only.
+   * 'user-client': every grant of that user for that client.
+   */
+  revocationScope?: 'grant' | 'user-client'
+  /** The error an unknown or bogus code gets at the token endpoint. Default 'invalid_grant'; IMS has been seen to answer 'access_denied'. */
+  unknownCodeError?: 'invalid_grant' | 'access_denied'
   /** Clock in epoch ms, default Date.now: lets tests move time (token and code expiry all use it). */
   now?: () => number
 }
@@ -111,8 +126,11 @@ export interface MockIms {
    */
   count (key: string): number
   resetCounts (): void
-  /** The next `times` (default 1) requests to `endpoint` get this fault. Faults queue in order. */
-  fail (endpoint: MockImsEndpoint, fault: MockImsFault, times?: number): void
+  /**
+   * The next `times` (default 1) requests to `endpoint` get this fault. Faults queue in order.
+   * 'token:authorization_code' / 'token:refresh_token' fault only that grant type (and go first).
+   */
+  fail (endpoint: MockImsFaultTarget, fault: MockImsFault, times?: number): void
   clearFaults (): void
   /** Which user the next authorizations sign in. `login_hint` (sub or email) also selects one. */
   signInAs (sub: string): void
