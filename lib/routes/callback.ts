@@ -51,6 +51,12 @@ export function callbackHandler (ctx: PluginContext) {
     const fail = (error: LightroomAuthError): FastifyReply => sendAuthError(request, reply, error, ctx.loginPath())
 
     if (query.error !== undefined) return fail(providerError(query.error))
+    if (stateCookie === undefined && typeof query.state === 'string') {
+      // IMS came back with a state but the browser sent no flow cookie to this host: most often the
+      // sign-in started at another address (127.0.0.1 vs localhost), whose cookies stay there.
+      const start = `${ctx.options.redirectUrl.origin}${ctx.loginPath()}`
+      return fail(new LightroomAuthError('LR_BAD_STATE', 400, `The sign-in cookie did not come back to ${ctx.options.redirectUrl.host}. If you started signing in at another address (127.0.0.1 and localhost are different sites to a browser), start again at ${start}; otherwise this browser may block cookies`))
+    }
     if (!statesMatch(query.state, stateCookie)) {
       return fail(new LightroomAuthError('LR_BAD_STATE', 400, 'This sign-in link is invalid or was already used; please start again'))
     }
