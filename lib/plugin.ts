@@ -15,7 +15,7 @@ import './types.js'
 async function lightroomIms (fastify: FastifyInstance, rawOptions: LightroomImsOptions): Promise<void> {
   if (fastify.hasDecorator('lightroom')) {
     // Said plainly: Fastify's own complaint would be a duplicate route or decorator, which never says why.
-    throw new LightroomConfigError(REGISTRATION, 'is registered twice on the same Fastify instance; register it once (for several providers or route prefixes, register each inside its own encapsulated plugin)')
+    throw new LightroomConfigError(REGISTRATION, 'is registered twice on the same Fastify instance; register it once, or each registration in its own encapsulated plugin with its own routePrefix')
   }
   const options = resolveOptions(rawOptions)
   const hooks: TestingHooks = (rawOptions as LightroomImsOptions | undefined)?.[testingHooks] ?? {}

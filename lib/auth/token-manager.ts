@@ -16,6 +16,8 @@ export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
+const FORCED_REFRESH_FLOOR_MS = 30_000
+
 /** What one refresh flight carries: the caller's options and the logger of the request that started it. */
 type FlightOptions = GetOptions & { log: FastifyBaseLogger }
 
@@ -30,12 +32,15 @@ export class TokenManager {
   readonly #records: TokenRecords
   readonly #inflight = new Map<string, Promise<TokenSet>>()
   readonly #cooldown: Cooldown
+  /** Users refreshed on request (force) a moment ago: not again before the floor has passed. */
+  readonly #forcedRecently: Cooldown
   /** Users whose refresh lock could not be extended during the refresh running now. */
   readonly #lockLost = new Set<string>()
 
   constructor (options: TokenManagerOptions) {
     this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, maxSessionsPerUser: 10, ...options }
     this.#cooldown = new Cooldown(this.#o.now, this.#o.failureCooldownMs)
+    this.#forcedRecently = new Cooldown(this.#o.now, FORCED_REFRESH_FLOOR_MS)
     this.#records = new TokenRecords({
       ...this.#o,
       onForget: (userId, reason, set) => {
@@ -127,7 +132,10 @@ export class TokenManager {
   }
 
   async #ensureFresh (set: TokenSet, options: FlightOptions): Promise<TokenSet> {
-    const forced = options.force === true && (options.rejectedAccessToken === undefined || options.rejectedAccessToken === set.accessToken)
+    // One forced refresh per user per FORCED_REFRESH_FLOOR_MS: a Lightroom that keeps refusing a
+    // fresh token (a misprovisioned key, a gateway fault) must not cost an IMS call per request.
+    const forced = options.force === true && (options.rejectedAccessToken === undefined || options.rejectedAccessToken === set.accessToken) &&
+      !this.#forcedRecently.active(set.userId)
     const reason: RefreshReason | undefined = forced ? 'forced' : refreshReason(set, this.#o.now(), this.#o)
     if (reason === undefined) return set
     if (set.refreshToken === undefined) {
@@ -144,6 +152,7 @@ export class TokenManager {
       this.#inflight.delete(set.userId)
     })
     this.#inflight.set(set.userId, flight)
+    if (reason === 'forced') flight.then(() => { this.#forcedRecently.start(set.userId) }, () => {})
     return await flight
   }
 

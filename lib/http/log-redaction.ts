@@ -6,10 +6,11 @@ import type { FastifyRequest } from 'fastify'
  */
 export function redactedRequestSerializer (request: FastifyRequest): Record<string, unknown> {
   const url = request.url ?? ''
-  const queryStart = url.indexOf('?')
+  // An encoded "?" (%3F) is redacted too: a proxy that rewrote the path may have encoded the query.
+  const match = /\?|%3f/i.exec(url)
   return {
     method: request.method,
-    url: queryStart === -1 ? url : `${url.slice(0, queryStart)}?[redacted]`,
+    url: match === null ? url : `${url.slice(0, match.index)}?[redacted]`,
     host: request.host,
     remoteAddress: request.ip
   }

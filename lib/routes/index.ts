@@ -7,7 +7,7 @@ import fastifyOauth2 from '@fastify/oauth2'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginContext } from '../context.js'
 import { signInChannel, traced, type SignInContext } from '../diagnostics/channels.js'
-import { ErrorCodes, errorBody, LightroomAuthError } from '../errors.js'
+import { ErrorCodes, errorBody, LightroomAuthError, LightroomConfigError, REGISTRATION } from '../errors.js'
 import { redactedRequestSerializer } from '../http/log-redaction.js'
 import { callbackHandler } from './callback.js'
 import { createState, requestedReturnTo, statesMatch } from './flow-state.js'
@@ -79,9 +79,16 @@ export function authRoutes (ctx: PluginContext) {
       routes.setChildLoggerFactory(redactingLoggerFactory(routes.childLoggerFactory))
       // At the root, the 404 handler would be the whole app's: only our own routes are redacted then.
       if (options.routePrefix !== '') routes.setNotFoundHandler(notFound)
-      routes.get('/login', loginHandler(authorizationUrl, ctx.flows))
+      // Routes are global to the app: a second registration at the same paths (in a sibling
+      // plugin, say) would meet Fastify's duplicate-route error, which never says why.
+      if (routes.hasRoute({ method: 'GET', url: `${routes.prefix}/login` })) {
+        throw new LightroomConfigError(REGISTRATION, `cannot add its routes under ${routes.prefix}: another registration of this plugin already has them; give each registration its own routePrefix (or Fastify prefix)`)
+      }
+      // No automatic HEAD routes: a link checker's HEAD must not start a flow or spend a code.
+      const get = { exposeHeadRoute: false }
+      routes.get('/login', get, loginHandler(authorizationUrl, ctx.flows))
       const callback = callbackHandler(ctx)
-      routes.get('/callback', async function tracedCallback (request, reply) {
+      routes.get('/callback', get, async function tracedCallback (request, reply) {
         if (!signInChannel.hasSubscribers) return await callback(request, reply)
         const context: SignInContext = {}
         return await traced(signInChannel, context, async () => {
