@@ -5,16 +5,15 @@
  */
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { encryptedStore } from '../lib/store/encrypted.js'
 import { PostgresBackendError, createTableSql, postgresBackend, type PostgresBackend } from '../lib/store/postgres.js'
 import { likePrefix, statementsFor } from '../lib/store/postgres/sql.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import { startPostgresServer, postgresUnavailableReason } from './helpers/postgres-server.js'
+import { everyOperation, signedInOver } from './helpers/backend-calls.js'
 import { runUnlessUnavailable } from './helpers/system-dependency.js'
-import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn, type Harness } from './helpers/setup.js'
-import type { LightroomImsOptions } from '../index.js'
-import type { TestingHooks } from '../lib/testing/index.js'
+import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
 
 await runUnlessUnavailable(postgresUnavailableReason(), main)
 
@@ -312,17 +311,7 @@ async function main (): Promise<void> {
     await backend.set('kept', 'value', 3_600_000)
     const lock = await backend.tryLock('held', 60_000)
     await server.stop()
-    const calls: Array<[string, () => Promise<unknown>]> = [
-      ['get', async () => await backend.get('kept')],
-      ['set', async () => { await backend.set('k', 'v') }],
-      ['compareAndSet', async () => await backend.compareAndSet('k', undefined, 'v')],
-      ['delete', async () => { await backend.delete('k') }],
-      ['compareAndDelete', async () => await backend.compareAndDelete('k', 'v')],
-      ['tryLock', async () => await backend.tryLock('l', 1000)],
-      ['extend', async () => await lock?.extend(1000)],
-      ['release', async () => { await lock?.release() }],
-      ['scan', async () => await collect(backend.scan(''))]
-    ]
+    const calls = everyOperation(backend, lock)
     for (const [name, run] of calls) {
       const started = performance.now()
       const error = await run().then(() => undefined, (err: unknown) => err)
@@ -431,18 +420,4 @@ async function main (): Promise<void> {
       t.equal((await after.app.inject({ url: '/token', headers: { cookie } })).statusCode, 200, 'sessions survive the rotation')
     }
   })
-}
-
-/** An app over this backend with one signed-in browser, and a GET /token with its cookie. */
-async function signedInOver (t: Test, backend: PostgresBackend, plugin: Partial<TestingHooks & LightroomImsOptions> = {}): Promise<{ h: Harness, get: () => Promise<{ status: number, code?: string, token?: string }> }> {
-  const h = await harness({ backend, plugin })
-  t.teardown(h.close)
-  const browser = h.browser()
-  await signIn(browser)
-  const cookie = browser.cookieHeader()
-  const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
-    const response = await h.app.inject({ url: '/token', headers: { cookie } })
-    return { status: response.statusCode, ...response.json() }
-  }
-  return { h, get }
 }

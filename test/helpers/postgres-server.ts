@@ -12,10 +12,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { freePort } from './backend-calls.js'
 import { unavailable } from './system-dependency.js'
 
 export interface PostgresServer {
@@ -192,16 +192,6 @@ function childrenOf (parent: number): number[] {
     } catch {}
   }
   return pids
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function waitForQuery (port: number, timeoutMs: number): Promise<void> {
