@@ -91,9 +91,15 @@ export function postgresBackend (pool: Pool, options: PostgresBackendOptions = {
         // unique-violation on the catalog: a transaction-scoped advisory lock serialises them and
         // is released by COMMIT on this same connection (never a session-level one).
         await client.query('BEGIN')
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`fastify-lightroom-ims:${table}`])
-        await client.query(createTableSql(table))
-        await client.query('COMMIT')
+        try {
+          await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`fastify-lightroom-ims:${table}`])
+          await client.query(createTableSql(table))
+          await client.query('COMMIT')
+        } catch (error) {
+          // Back to a usable connection before the pool hands it out again.
+          await client.query('ROLLBACK').catch(() => {})
+          throw error
+        }
       })
     },
 

@@ -4,7 +4,6 @@
  * row whose `expires_at` has passed is treated as absent by every statement, whether or not the
  * sweep has removed it yet.
  */
-import { createHash } from 'node:crypto'
 import { LightroomConfigError } from '../../errors.js'
 
 export const DEFAULT_TABLE = 'lightroom_ims_records'
@@ -39,11 +38,15 @@ export function createTableSql (table = DEFAULT_TABLE): string {
 CREATE INDEX IF NOT EXISTS ${names.index} ON ${names.table} (expires_at) WHERE expires_at IS NOT NULL;`
 }
 
-/** A statement with a name, so each pooled connection parses and plans it once. */
-export interface Statement { name: string, text: string }
+/**
+ * Unnamed on purpose: a named (server-side prepared) statement breaks behind PgBouncer in
+ * transaction pooling mode, where the next query may reach another server connection. Parsing
+ * these one-row statements again costs microseconds; the local cache keeps them off the fast path.
+ */
+export interface Statement { text: string }
 
 function statement (text: string): Statement {
-  return { name: `lr_ims_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text }
+  return { text }
 }
 
 type StatementName = 'get' | 'set' | 'insertIfAbsent' | 'replaceIfEqual' | 'delete' | 'deleteIfEqual' | 'extendLock' | 'scanFirst' | 'scanAfter' | 'sweep'
