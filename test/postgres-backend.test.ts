@@ -354,6 +354,16 @@ async function main (): Promise<void> {
     t.equal(await backend.get('kept'), 'value', 'recovered by itself; nothing lost')
   })
 
+  t.test('a call that times out waiting for a free pooled connection fails, but does not mark the database down', async (t) => {
+    const single = server.pool({ max: 1 })
+    const { backend } = await fresh({ operationTimeoutMs: 200 }, single)
+    const held = await single.connect()
+    const error = await backend.get('k').then(() => undefined, (err: unknown) => err)
+    t.match(error, { name: 'PostgresBackendError', reason: 'timeout' }, 'the pool is busy: bounded all the same')
+    held.release()
+    t.equal(await backend.get('k'), undefined, 'the very next call asks the database, no fast-fail window')
+  })
+
   t.test('the plugin over PostgreSQL: a stopped database is a fast 503 LR_STORE_UNAVAILABLE, then 200 with the same session', async (t) => {
     const { backend } = await fresh({ localCacheMs: 0 })
     const { h, get } = await signedInOver(t, backend, { httpTimeoutMs: 2000 })

@@ -52,11 +52,11 @@ export interface Deployment {
   outage: { describe: string, begin (): Promise<void>, end (): Promise<void>, lastsMs: number }
   /** Upper bound of any one answer while the backend is away (a hung one costs a timeout first). */
   slowestWhileDownMs: number
+  /** The backend's operationTimeoutMs in the workers (default 500). */
+  operationTimeoutMs?: number
   /** Checks of the processes' own view after the outage. */
   checkStats? (t: Test, stats: WorkerStats[]): void
 }
-
-export const timeouts = { operationTimeoutMs: OPERATION_TIMEOUT_MS }
 
 export async function multiProcessSuite (deployment: Deployment): Promise<void> {
   const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -79,7 +79,7 @@ export async function multiProcessSuite (deployment: Deployment): Promise<void> 
     redirectUri: `${APP_ORIGIN}/auth/lightroom/callback`,
     cookieSecret: COOKIE_SECRET,
     keys: [{ id: 'k1', key: Buffer.alloc(32, 7).toString('hex') }],
-    operationTimeoutMs: OPERATION_TIMEOUT_MS,
+    operationTimeoutMs: deployment.operationTimeoutMs ?? OPERATION_TIMEOUT_MS,
     // Shorter than the default second, so the outage below has a stretch no local answer covers.
     localCacheMs: LOCAL_CACHE_MS,
     // Refresh only once expired: the moment every process needs a new token is then the same.

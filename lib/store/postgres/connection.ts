@@ -3,9 +3,11 @@
  * circuit breaker so that a database known to be down or hung costs a request nothing but a fast
  * rejection (503 LR_STORE_UNAVAILABLE upstream), never a wait.
  *
- * Breaker: the first call that times out or loses its connection marks the database down. While
- * down, calls reject at once, except one probe at a time (the next real call, at most every
- * PROBE_INTERVAL_MS); any call that succeeds marks it up again. No timer runs while nobody calls.
+ * Breaker: the first query that times out or loses its connection marks the database down (a call
+ * that ran out of time waiting for a free pooled connection does not: that is this process being
+ * busy, not the database). While down, calls reject at once, except one probe at a time (the next
+ * real call, at most every PROBE_INTERVAL_MS); any call that gets an answer marks it up again. No
+ * timer runs while nobody calls.
  *
  * A connection whose query timed out is in an unknown state (the answer may still arrive): it is
  * released with an error, which makes the pool destroy it rather than hand it out again. The query
@@ -70,9 +72,11 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
   async function withClient<T> (operation: string, ms: number, work: (client: PoolClient) => Promise<T>, bounded = deadlinesFor(ms)): Promise<T> {
     admit(operation)
     let expired = false
+    let queryTimedOut = false
     let active: PoolClient | undefined
     const abandon = (): void => {
       expired = true
+      queryTimedOut = active !== undefined
       const client = active
       active = undefined
       client?.release(new Error('abandoned after a timeout'))
@@ -101,7 +105,11 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
       settled(undefined)
       return result
     } catch (error) {
-      settled(error)
+      // Out of time while still waiting for a pooled connection: this process is busy (a burst
+      // larger than the pool), which says nothing about the database. Only a query that got no
+      // answer, or a connection that failed, marks it down.
+      if (expired && !queryTimedOut) probing = false
+      else settled(error)
       throw error
     }
   }
