@@ -335,15 +335,18 @@ async function main (): Promise<void> {
   })
 
   t.test('a hung PostgreSQL: the first call times out, the next ones reject at once, then it recovers by itself', async (t) => {
-    const { backend } = await fresh({ operationTimeoutMs: 300, localCacheMs: 0 })
-    await backend.set('kept', 'value')
+    // Two connections: of 10 calls, 2 reach the database and 8 wait for the pool.
+    const small = server.pool({ max: 2 })
+    const { backend } = await fresh({ operationTimeoutMs: 300, localCacheMs: 0 }, small)
+    await Promise.all([backend.set('kept', 'value'), backend.set('other', 'value')])
     server.pause()
     t.teardown(() => { server.resume() })
     let started = performance.now()
-    const hung = await Promise.all(Array.from({ length: 5 }, async () => await backend.get('kept').then(() => undefined, (err: unknown) => err)))
+    const hung = await Promise.all(Array.from({ length: 10 }, async () => await backend.get('kept').then(() => undefined, (err: unknown) => err as PostgresBackendError)))
     let elapsed = performance.now() - started
-    t.ok(hung.every((error) => (error as PostgresBackendError).reason === 'timeout'), 'the calls in flight time out')
-    t.ok(elapsed >= 290 && elapsed < 1500, `after about operationTimeoutMs (${elapsed.toFixed(0)} ms)`)
+    t.same(hung.map((error) => error?.reason).sort(), [...Array(2).fill('timeout'), ...Array(8).fill('unavailable')].sort(),
+      'the two queries sent time out; the calls queued behind them are turned away at that moment')
+    t.ok(elapsed >= 290 && elapsed < 1500, `all after about operationTimeoutMs, none after the queue's 5 s (${elapsed.toFixed(0)} ms)`)
     started = performance.now()
     const fast = await Promise.all(Array.from({ length: 20 }, async () => await backend.tryLock('l', 1000).then(() => undefined, (err: unknown) => err)))
     elapsed = performance.now() - started
@@ -354,14 +357,22 @@ async function main (): Promise<void> {
     t.equal(await backend.get('kept'), 'value', 'recovered by itself; nothing lost')
   })
 
-  t.test('a call that times out waiting for a free pooled connection fails, but does not mark the database down', async (t) => {
+  t.test('a burst bigger than the pool queues past operationTimeoutMs, bounded, and never marks the database down', async (t) => {
     const single = server.pool({ max: 1 })
     const { backend } = await fresh({ operationTimeoutMs: 200 }, single)
     const held = await single.connect()
-    const error = await backend.get('k').then(() => undefined, (err: unknown) => err)
-    t.match(error, { name: 'PostgresBackendError', reason: 'timeout' }, 'the pool is busy: bounded all the same')
+    const queued = backend.get('k')
+    await sleep(400)
     held.release()
-    t.equal(await backend.get('k'), undefined, 'the very next call asks the database, no fast-fail window')
+    t.equal(await queued, undefined, 'served once the connection was free, twice operationTimeoutMs later')
+    const stillHeld = await single.connect()
+    const started = performance.now()
+    const error = await backend.get('k').then(() => undefined, (err: unknown) => err)
+    const waited = performance.now() - started
+    t.match(error, { name: 'PostgresBackendError', reason: 'busy' }, 'a pool busy for too long: rejected')
+    t.ok(waited >= 4900 && waited < 8000, `after 5 × operationTimeoutMs, at least 5 s (${waited.toFixed(0)} ms)`)
+    stillHeld.release()
+    t.equal(await backend.get('k'), undefined, 'the very next call asks the database: no fast-fail window')
   })
 
   t.test('the plugin over PostgreSQL: a stopped database is a fast 503 LR_STORE_UNAVAILABLE, then 200 with the same session', async (t) => {

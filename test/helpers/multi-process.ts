@@ -99,7 +99,7 @@ export async function multiProcessSuite (deployment: Deployment): Promise<void> 
     const [message] = await Promise.race([
       once(child, 'message') as Promise<[{ type: string, port: number }]>,
       once(child, 'exit').then(() => { throw new Error(`${name} exited at start-up:\n${worker.output.join('')}`) }),
-      sleep(30_000).then(() => { throw new Error(`${name} did not start within 30 s:\n${worker.output.join('')}`) })
+      sleep(60_000).then(() => { throw new Error(`${name} did not start within 60 s:\n${worker.output.join('')}`) })
     ])
     worker.origin = `http://127.0.0.1:${message.port}`
     return worker

@@ -3,11 +3,10 @@
  * circuit breaker so that a database known to be down or hung costs a request nothing but a fast
  * rejection (503 LR_STORE_UNAVAILABLE upstream), never a wait.
  *
- * Breaker: the first query that times out or loses its connection marks the database down (a call
- * that ran out of time waiting for a free pooled connection does not: that is this process being
- * busy, not the database). While down, calls reject at once, except one probe at a time (the next
- * real call, at most every PROBE_INTERVAL_MS); any call that gets an answer marks it up again. No
- * timer runs while nobody calls.
+ * Breaker: the first call that times out or loses its connection marks the database down (waiting
+ * for a busy pool does not: see acquire). While down, calls reject at once, except one probe at a
+ * time (the next real call, at most every PROBE_INTERVAL_MS); any call that gets an answer marks it
+ * up again. No timer runs while nobody calls.
  *
  * A connection whose query timed out is in an unknown state (the answer may still arrive): it is
  * released with an error, which makes the pool destroy it rather than hand it out again. The query
@@ -18,7 +17,7 @@ import { messageOf } from '../backend-checks.js'
 import { deadlines } from '../deadlines.js'
 import type { Statement } from './sql.js'
 
-export type PostgresBackendFailure = 'unavailable' | 'timeout' | 'connection-failed' | 'query-failed'
+export type PostgresBackendFailure = 'unavailable' | 'timeout' | 'busy' | 'connection-failed' | 'query-failed'
 
 /**
  * Every failure of this backend. The message names the operation and never carries a value; pg's
@@ -39,6 +38,9 @@ export class PostgresBackendError extends Error {
 }
 
 const PROBE_INTERVAL_MS = 200
+/** How long a call may wait behind others for a busy pool: QUEUE_FACTOR × operationTimeoutMs, at least MIN_QUEUE_MS. */
+const QUEUE_FACTOR = 5
+const MIN_QUEUE_MS = 5000
 
 export interface Connection {
   query (operation: string, statement: Statement, values: unknown[]): Promise<QueryResult>
@@ -60,36 +62,75 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
     probing = true
   }
 
-  /** A timeout or a lost connection marks the database down; any answer, even an error, marks it up. */
+  /**
+   * A timeout or a lost connection marks the database down, and turns away every call still
+   * waiting for a pooled connection; any answer, even an error, marks it up. Being turned away
+   * (unavailable) or out of queue time (busy) tells nothing either way.
+   */
   function settled (error: unknown): void {
     probing = false
-    down = error instanceof PostgresBackendError && (error.reason === 'timeout' || error.reason === 'connection-failed')
-    if (down) nextProbeAt = Date.now() + Math.min(PROBE_INTERVAL_MS, timeoutMs)
+    const reason = error instanceof PostgresBackendError ? error.reason : undefined
+    if (reason === 'unavailable' || reason === 'busy') return
+    down = reason === 'timeout' || reason === 'connection-failed'
+    if (!down) return
+    nextProbeAt = Date.now() + Math.min(PROBE_INTERVAL_MS, timeoutMs)
+    const turnedAway = new PostgresBackendError('unavailable', 'PostgreSQL: the database stopped answering while this call waited for a connection')
+    for (const giveUp of [...waiters]) giveUp(turnedAway)
   }
 
   const byDefault = deadlinesFor(timeoutMs)
+  // Calls waiting for a busy pool's next free connection: rejected at once when the database is
+  // found down (see settled), otherwise bounded by queueMs.
+  const waiters = new Set<(error: PostgresBackendError) => void>()
+  const queueMs = Math.max(QUEUE_FACTOR * timeoutMs, MIN_QUEUE_MS)
+
+  /**
+   * A connection from the pool. Opening a new one is talking to the database: bounded by
+   * operationTimeoutMs, and a failure or timeout marks it down. Waiting behind other calls for a
+   * busy pool's next free connection is this process being busy (a burst bigger than the pool):
+   * bounded by queueMs, and it never marks the database down.
+   */
+  async function acquire (operation: string): Promise<PoolClient> {
+    const opensNew = pool.idleCount === 0 && pool.waitingCount === 0 && pool.totalCount < (pool.options.max ?? 10)
+    return await new Promise((resolve, reject) => {
+      let waiting = true
+      const giveUp = (error: PostgresBackendError): void => {
+        if (!waiting) return
+        waiting = false
+        clearTimeout(timer)
+        waiters.delete(giveUp)
+        reject(error)
+      }
+      const timer = setTimeout(() => {
+        giveUp(opensNew
+          ? new PostgresBackendError('timeout', `PostgreSQL ${operation}: no connection within ${timeoutMs} ms`)
+          : new PostgresBackendError('busy', `PostgreSQL ${operation}: no free pooled connection within ${queueMs} ms`))
+      }, opensNew ? timeoutMs : queueMs)
+      timer.unref()
+      waiters.add(giveUp)
+      pool.connect().then((client) => {
+        // Arrived after giving up: unused, so handed back healthy.
+        if (!waiting) return client.release()
+        waiting = false
+        clearTimeout(timer)
+        waiters.delete(giveUp)
+        resolve(client)
+      }, (error: unknown) => { giveUp(failure(operation, error)) })
+    })
+  }
 
   async function withClient<T> (operation: string, ms: number, work: (client: PoolClient) => Promise<T>, bounded = deadlinesFor(ms)): Promise<T> {
     admit(operation)
-    let expired = false
-    let queryTimedOut = false
-    let active: PoolClient | undefined
-    const abandon = (): void => {
-      expired = true
-      queryTimedOut = active !== undefined
-      const client = active
-      active = undefined
-      client?.release(new Error('abandoned after a timeout'))
-    }
     try {
+      const client = await acquire(operation)
+      let active: PoolClient | undefined = client
+      // Out of time with the query sent: the connection's state is unknown, so it is destroyed.
+      const abandon = (): void => {
+        if (active === undefined) return
+        active = undefined
+        client.release(new Error('abandoned after a timeout'))
+      }
       const result = await bounded.run(operation, async () => {
-        const client = await pool.connect()
-        if (expired) {
-          // Arrived after the deadline: unused, so still healthy.
-          client.release()
-          throw new Error('connected too late')
-        }
-        active = client
         try {
           const value = await work(client)
           if (active === client) client.release()
@@ -105,11 +146,7 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
       settled(undefined)
       return result
     } catch (error) {
-      // Out of time while still waiting for a pooled connection: this process is busy (a burst
-      // larger than the pool), which says nothing about the database. Only a query that got no
-      // answer, or a connection that failed, marks it down.
-      if (expired && !queryTimedOut) probing = false
-      else settled(error)
+      settled(error)
       throw error
     }
   }
@@ -125,12 +162,15 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
 function deadlinesFor (timeoutMs: number): ReturnType<typeof deadlines> {
   return deadlines(timeoutMs, {
     timeout: (operation) => new PostgresBackendError('timeout', `PostgreSQL ${operation}: no answer within ${timeoutMs} ms`),
-    failed: (operation, error) => {
-      const sqlState = sqlStateOf(error)
-      const reason = sqlState === undefined || brokenConnection(error) ? 'connection-failed' : 'query-failed'
-      return new PostgresBackendError(reason, `PostgreSQL ${operation} failed: ${messageOf(error)}${hint(sqlState)}`, sqlState)
-    }
+    failed: failure
   })
+}
+
+function failure (operation: string, error: unknown): PostgresBackendError {
+  if (error instanceof PostgresBackendError) return error
+  const sqlState = sqlStateOf(error)
+  const reason = sqlState === undefined || brokenConnection(error) ? 'connection-failed' : 'query-failed'
+  return new PostgresBackendError(reason, `PostgreSQL ${operation} failed: ${messageOf(error)}${hint(sqlState)}`, sqlState)
 }
 
 /** A five-character SQLSTATE: the server answered. Node's own codes (ECONNREFUSED) are not. */
