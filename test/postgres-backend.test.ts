@@ -8,6 +8,7 @@ import pg from 'pg'
 import t from 'tap'
 import { encryptedStore } from '../lib/store/encrypted.js'
 import { PostgresBackendError, createTableSql, postgresBackend, type PostgresBackend } from '../lib/store/postgres.js'
+import { gate } from '../lib/store/postgres/gate.js'
 import { likePrefix, statementsFor } from '../lib/store/postgres/sql.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import { startPostgresServer, postgresUnavailableReason } from './helpers/postgres-server.js'
@@ -373,6 +374,27 @@ async function main (): Promise<void> {
     t.ok(waited >= 4900 && waited < 8000, `after 5 × operationTimeoutMs, at least 5 s (${waited.toFixed(0)} ms)`)
     stillHeld.release()
     t.equal(await backend.get('k'), undefined, 'the very next call asks the database: no fast-fail window')
+  })
+
+  t.test('when the pool is busy, lock operations and writes go before queued reads', async (t) => {
+    const order: string[] = []
+    const slots = gate(1)
+    slots.enter(false, () => order.push('first'))
+    slots.enter(false, () => order.push('read 1'))
+    const withdrawn = slots.enter(false, () => order.push('withdrawn'))
+    slots.enter(true, () => order.push('extend lock'))
+    slots.enter(false, () => order.push('read 2'))
+    withdrawn()
+    for (let i = 0; i < 4; i++) slots.leave()
+    t.same(order, ['first', 'extend lock', 'read 1', 'read 2'], 'urgent first, then in arrival order; a withdrawn caller is skipped')
+
+    // The same over a real pool of one connection: a lock taken behind 30 reads is served first.
+    const { backend } = await fresh({}, server.pool({ max: 1 }))
+    const done: string[] = []
+    const reads = Array.from({ length: 30 }, async (_, i) => { await backend.get(`k${i}`); done.push('read') })
+    const lock = backend.tryLock('refresh:u', 5000).then((taken) => { done.push('lock'); return taken })
+    await Promise.all([...reads, lock])
+    t.ok(done.indexOf('lock') <= 1, `the lock came at most behind the read already running (position ${done.indexOf('lock')})`)
   })
 
   t.test('the plugin over PostgreSQL: a stopped database is a fast 503 LR_STORE_UNAVAILABLE, then 200 with the same session', async (t) => {

@@ -115,24 +115,24 @@ export function postgresBackend (pool: Pool, options: PostgresBackendOptions = {
 
     async set (key, value, ttlMs) {
       const values = [recordKey(key), value, ttl(ttlMs)]
-      await write(key, async () => await db.query('set', sql.set, values))
+      await write(key, async () => await db.query('set', sql.set, values, true))
     },
 
     async compareAndSet (key, expected, value, ttlMs) {
       const values = expected === undefined ? [recordKey(key), value, ttl(ttlMs)] : [recordKey(key), expected, value, ttl(ttlMs)]
       const statement = expected === undefined ? sql.insertIfAbsent : sql.replaceIfEqual
-      const result = await write(key, async () => await db.query('compareAndSet', statement, values))
+      const result = await write(key, async () => await db.query('compareAndSet', statement, values, true))
       return result.rowCount === 1
     },
 
     async delete (key) {
       const values = [recordKey(key)]
-      await write(key, async () => await db.query('delete', sql.delete, values))
+      await write(key, async () => await db.query('delete', sql.delete, values, true))
     },
 
     async compareAndDelete (key, expected) {
       const values = [recordKey(key), expected]
-      const result = await write(key, async () => await db.query('compareAndDelete', sql.deleteIfEqual, values))
+      const result = await write(key, async () => await db.query('compareAndDelete', sql.deleteIfEqual, values, true))
       return result.rowCount === 1
     },
 

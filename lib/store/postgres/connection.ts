@@ -15,6 +15,7 @@
 import type { Pool, PoolClient, QueryResult } from 'pg'
 import { messageOf } from '../backend-checks.js'
 import { deadlines } from '../deadlines.js'
+import { gate } from './gate.js'
 import type { Statement } from './sql.js'
 
 export type PostgresBackendFailure = 'unavailable' | 'timeout' | 'busy' | 'connection-failed' | 'query-failed'
@@ -43,7 +44,8 @@ const QUEUE_FACTOR = 5
 const MIN_QUEUE_MS = 5000
 
 export interface Connection {
-  query (operation: string, statement: Statement, values: unknown[]): Promise<QueryResult>
+  /** urgent: lock operations and writes, served before reads when the pool is busy. */
+  query (operation: string, statement: Statement, values: unknown[], urgent?: boolean): Promise<QueryResult>
   /** Several statements on one connection, e.g. a transaction; bounded by timeoutMs as a whole. */
   withClient<T> (operation: string, timeoutMs: number, work: (client: PoolClient) => Promise<T>): Promise<T>
 }
@@ -83,66 +85,79 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
   // found down (see settled), otherwise bounded by queueMs.
   const waiters = new Set<(error: PostgresBackendError) => void>()
   const queueMs = Math.max(QUEUE_FACTOR * timeoutMs, MIN_QUEUE_MS)
+  const poolMax = pool.options?.max ?? 10
+  const slots = gate(poolMax)
 
   /**
-   * A connection from the pool. Opening a new one is talking to the database: bounded by
-   * operationTimeoutMs, and a failure or timeout marks it down. Waiting behind other calls for a
-   * busy pool's next free connection is this process being busy (a burst bigger than the pool):
+   * A connection from the pool, through the gate (urgent calls first). Opening a new one is talking
+   * to the database: bounded by operationTimeoutMs, and a failure or timeout marks it down. Waiting
+   * behind other calls for a busy pool is this process being busy (a burst bigger than the pool):
    * bounded by queueMs, and it never marks the database down.
    */
-  async function acquire (operation: string): Promise<PoolClient> {
-    const opensNew = pool.idleCount === 0 && pool.waitingCount === 0 && pool.totalCount < (pool.options.max ?? 10)
+  async function acquire (operation: string, urgent: boolean): Promise<PoolClient> {
     return await new Promise((resolve, reject) => {
       let waiting = true
+      let holdsSlot = false
+      let withdrawQueued = (): void => {}
+      let timer: NodeJS.Timeout
       const giveUp = (error: PostgresBackendError): void => {
         if (!waiting) return
         waiting = false
         clearTimeout(timer)
         waiters.delete(giveUp)
+        if (holdsSlot) slots.leave()
+        else withdrawQueued()
         reject(error)
       }
-      const timer = setTimeout(() => {
-        giveUp(opensNew
-          ? new PostgresBackendError('timeout', `PostgreSQL ${operation}: no connection within ${timeoutMs} ms`)
-          : new PostgresBackendError('busy', `PostgreSQL ${operation}: no free pooled connection within ${queueMs} ms`))
-      }, opensNew ? timeoutMs : queueMs)
-      timer.unref()
-      waiters.add(giveUp)
-      pool.connect().then((client) => {
-        // Arrived after giving up: unused, so handed back healthy.
-        if (!waiting) return client.release()
-        waiting = false
+      const wait = (ms: number, error: () => PostgresBackendError): void => {
         clearTimeout(timer)
-        waiters.delete(giveUp)
-        resolve(client)
-      }, (error: unknown) => { giveUp(failure(operation, error)) })
+        timer = setTimeout(() => { giveUp(error()) }, ms)
+        timer.unref()
+      }
+      wait(queueMs, () => new PostgresBackendError('busy', `PostgreSQL ${operation}: no free pooled connection within ${queueMs} ms`))
+      waiters.add(giveUp)
+      withdrawQueued = slots.enter(urgent, () => {
+        holdsSlot = true
+        if (pool.idleCount === 0 && pool.totalCount < poolMax) {
+          wait(timeoutMs, () => new PostgresBackendError('timeout', `PostgreSQL ${operation}: no connection within ${timeoutMs} ms`))
+        }
+        pool.connect().then((client) => {
+          // Arrived after giving up: unused, so handed back healthy.
+          if (!waiting) return client.release()
+          waiting = false
+          holdsSlot = false // now the caller's, left by its done()
+          clearTimeout(timer)
+          waiters.delete(giveUp)
+          resolve(client)
+        }, (error: unknown) => { giveUp(failure(operation, error)) })
+      })
     })
   }
 
-  async function withClient<T> (operation: string, ms: number, work: (client: PoolClient) => Promise<T>, bounded = deadlinesFor(ms)): Promise<T> {
+  async function withClient<T> (operation: string, ms: number, work: (client: PoolClient) => Promise<T>, urgent: boolean, bounded = deadlinesFor(ms)): Promise<T> {
     admit(operation)
     try {
-      const client = await acquire(operation)
+      const client = await acquire(operation, urgent)
       let active: PoolClient | undefined = client
-      // Out of time with the query sent: the connection's state is unknown, so it is destroyed.
-      const abandon = (): void => {
+      // Hands the connection back (destroyed when `broken`) and its slot to the next caller.
+      const done = (broken?: Error): void => {
         if (active === undefined) return
         active = undefined
-        client.release(new Error('abandoned after a timeout'))
+        client.release(broken)
+        slots.leave()
       }
       const result = await bounded.run(operation, async () => {
         try {
           const value = await work(client)
-          if (active === client) client.release()
+          done()
           return value
         } catch (error) {
           // An error the server sent leaves the connection usable; anything else does not.
-          if (active === client) client.release(sqlStateOf(error) === undefined || brokenConnection(error) ? asError(error) : undefined)
+          done(sqlStateOf(error) === undefined || brokenConnection(error) ? asError(error) : undefined)
           throw error
-        } finally {
-          active = undefined
         }
-      }, abandon)
+        // Out of time with the query sent: the connection's state is unknown, so it is destroyed.
+      }, () => { done(new Error('abandoned after a timeout')) })
       settled(undefined)
       return result
     } catch (error) {
@@ -152,10 +167,10 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
   }
 
   return {
-    async query (operation, statement, values) {
-      return await withClient(operation, timeoutMs, async (client) => await client.query({ ...statement, values }), byDefault)
+    async query (operation, statement, values, urgent = false) {
+      return await withClient(operation, timeoutMs, async (client) => await client.query({ ...statement, values }), urgent, byDefault)
     },
-    withClient: async (operation, ms, work) => await withClient(operation, ms, work)
+    withClient: async (operation, ms, work) => await withClient(operation, ms, work, true)
   }
 }
 

@@ -19,16 +19,16 @@ export async function tryLock (db: Connection, sql: Statements, name: string, tt
   // 128 random bits: owners are compared, never guessed.
   const owner = randomBytes(16).toString('base64url')
   // Taken when absent or expired (a crashed holder's lease), atomically.
-  const taken = await db.query('lock', sql.insertIfAbsent, [key, owner, ms])
+  const taken = await db.query('lock', sql.insertIfAbsent, [key, owner, ms], true)
   if (taken.rowCount !== 1) return undefined
   return {
     owner,
     async extend (ttl) {
-      const extended = await db.query('extend lock', sql.extendLock, [key, owner, lockTtlFor(NAME, ttl)])
+      const extended = await db.query('extend lock', sql.extendLock, [key, owner, lockTtlFor(NAME, ttl)], true)
       return extended.rowCount === 1
     },
     async release () {
-      await db.query('release lock', sql.deleteIfEqual, [key, owner])
+      await db.query('release lock', sql.deleteIfEqual, [key, owner], true)
     }
   }
 }
