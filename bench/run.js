@@ -1,7 +1,7 @@
 // npm run bench: every case in one run on this machine, as a Markdown table (also bench/results/latest.md).
 import autocannon from 'autocannon'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import { once } from 'node:events'
@@ -29,6 +29,35 @@ async function startRedis () {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') }
+}
+
+// A throwaway PostgreSQL like the tests': initdb in a temporary folder, fsync off, and (PostgreSQL
+// refuses root) as the postgres system user when this runs as root.
+async function startPostgres () {
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort((a, b) => b - a) : []
+  const bin = [...(process.env.PATH ?? '').split(':'), ...versions.map((v) => `/usr/lib/postgresql/${v}/bin`)]
+    .find((dir) => dir && existsSync(`${dir}/initdb`) && existsSync(`${dir}/postgres`))
+  if (bin === undefined) return undefined
+  const dir = mkdtempSync(`${os.tmpdir()}/lr-bench-pg-`)
+  const id = (flag) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim())
+  const user = process.getuid?.() === 0 ? { uid: id('-u'), gid: id('-g') } : {}
+  if (user.uid !== undefined) chownSync(dir, user.uid, user.gid)
+  const as = { cwd: dir, ...user, stdio: 'ignore' }
+  if (spawnSync(`${bin}/initdb`, ['-D', `${dir}/data`, '-U', 'postgres', '-A', 'trust', '--no-sync', '--locale=C'], as).status !== 0) return undefined
+  const port = await freePort()
+  const child = spawn(`${bin}/postgres`, ['-D', `${dir}/data`, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off'], as)
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync(`${bin}/pg_isready`, ['-h', '127.0.0.1', '-p', String(port)]).status === 0) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      child.kill('SIGINT')
+      await once(child, 'exit')
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
 }
 
 async function startServer (which, env = {}) {
@@ -137,17 +166,21 @@ if (process.env.BENCH_ONLY === 'lightroom') {
 
 const rows = []
 const redis = await startRedis()
+const postgres = await startPostgres()
 try {
   const cases = [
     ['bare Fastify route (ceiling)', 'bare'],
     ['lightroomToken(), memory store, fresh token', 'memory'],
     ['lightroomToken(), Redis store, fresh token', 'redis'],
     ['the same, Redis with localCacheMs: 0', 'redis-strict'],
+    ['lightroomToken(), PostgreSQL store, fresh token', 'postgres'],
+    ['the same, PostgreSQL with localCacheMs: 0', 'postgres-strict'],
     ['hand-rolled: @fastify/secure-session cookie', 'secure-session']
   ]
   for (const [label, which] of cases) {
     if (which.startsWith('redis') && redis === undefined) { rows.push({ label, skipped: 'redis-server not installed' }); continue }
-    const server = await startServer(which, redis ? { BENCH_REDIS_URL: redis.url } : {})
+    if (which.startsWith('postgres') && postgres === undefined) { rows.push({ label, skipped: 'PostgreSQL not installed' }); continue }
+    const server = await startServer(which, { ...(redis ? { BENCH_REDIS_URL: redis.url } : {}), ...(postgres ? { BENCH_POSTGRES_URL: postgres.url } : {}) })
     try {
       rows.push({ label, ...(await load(server)) })
     } finally {
@@ -156,6 +189,7 @@ try {
   }
 } finally {
   redis?.stop()
+  await postgres?.stop()
 }
 
 const bare = rows[0].rps

@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import secureSession from '@fastify/secure-session'
 import lrImsPlugin, { encryptedStore, memoryBackend } from 'fastify-lightroom-ims'
 import { redisBackend } from 'fastify-lightroom-ims/redis'
+import { postgresBackend } from 'fastify-lightroom-ims/postgres'
 import { createMockIms, testingHooks } from 'fastify-lightroom-ims/testing'
 import { randomBytes } from 'node:crypto'
 import { signIn } from './sign-in.js'
@@ -54,6 +55,18 @@ switch (which) {
     app.addHook('onClose', async () => { redis.disconnect() })
     // redis-strict: no local cache, every request asks Redis twice (session, tokens).
     await lightroomApp(redisBackend(redis, { prefix: `bench:${process.pid}:`, ...(which === 'redis-strict' ? { localCacheMs: 0 } : {}) }))
+    break
+  }
+  case 'postgres':
+  case 'postgres-strict': {
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({ connectionString: process.env.BENCH_POSTGRES_URL, max: 10 })
+    pool.on('error', () => {})
+    app.addHook('onClose', async () => { await pool.end() })
+    // postgres-strict: no local cache, every request asks the database twice (session, tokens).
+    const backend = postgresBackend(pool, { table: `bench_${process.pid}`, ...(which === 'postgres-strict' ? { localCacheMs: 0 } : {}) })
+    await backend.createTable()
+    await lightroomApp(backend)
     break
   }
   case 'secure-session': {

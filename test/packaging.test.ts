@@ -26,8 +26,8 @@ test('the packed tarball installs into fresh ESM and CommonJS host apps, signs i
     name: 'host-app',
     private: true,
     type: 'module',
-    dependencies: { 'fastify-lightroom-ims': `file:../${tarball}`, fastify: pkg('fastify'), undici: pkg('undici'), ioredis: pkg('ioredis') },
-    devDependencies: { typescript: pkg('typescript'), '@types/node': pkg('@types/node') }
+    dependencies: { 'fastify-lightroom-ims': `file:../${tarball}`, fastify: pkg('fastify'), undici: pkg('undici'), ioredis: pkg('ioredis'), pg: pkg('pg') },
+    devDependencies: { typescript: pkg('typescript'), '@types/node': pkg('@types/node'), '@types/pg': pkg('@types/pg') }
   }))
   // Everything the tarball needs is already in npm's cache from this repo's own install.
   npm(['install', '--prefer-offline', '--no-package-lock'], app)

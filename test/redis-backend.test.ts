@@ -3,16 +3,15 @@
  * Redis is down or hung, recovery, and key rotation for a fleet.
  */
 import { Redis } from 'ioredis'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { encryptedStore } from '../lib/store/encrypted.js'
 import { RedisBackendError, escapeGlob, redisBackend } from '../lib/store/redis.js'
 import type { StoreBackend } from '../lib/store/types.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import { startRedisServer, redisUnavailableReason } from './helpers/redis-server.js'
+import { everyOperation, signedInOver } from './helpers/backend-calls.js'
 import { runUnlessUnavailable } from './helpers/system-dependency.js'
-import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn, type Harness } from './helpers/setup.js'
-import type { LightroomImsOptions } from '../index.js'
-import type { TestingHooks } from '../lib/testing/index.js'
+import { COOKIE_SECRET, KEY_A, KEY_B, harness, rawRecords, signIn } from './helpers/setup.js'
 
 await runUnlessUnavailable(redisUnavailableReason(), main)
 
@@ -285,17 +284,7 @@ async function main (): Promise<void> {
     await server.stop()
     await sleep(50)
     t.not(redis.status, 'ready')
-    const calls: Array<[string, () => Promise<unknown>]> = [
-      ['get', async () => await backend.get('kept')],
-      ['set', async () => { await backend.set('k', 'v') }],
-      ['compareAndSet', async () => await backend.compareAndSet('k', undefined, 'v')],
-      ['delete', async () => { await backend.delete('k') }],
-      ['compareAndDelete', async () => await backend.compareAndDelete('k', 'v')],
-      ['tryLock', async () => await backend.tryLock('l', 1000)],
-      ['extend', async () => await lock?.extend(1000)],
-      ['release', async () => { await lock?.release() }],
-      ['scan', async () => await collect(backend.scan(''))]
-    ]
+    const calls = everyOperation(backend, lock)
     for (const [name, run] of calls) {
       const started = performance.now()
       const error = await run().then(() => undefined, (err: unknown) => err)
@@ -455,18 +444,4 @@ async function main (): Promise<void> {
     t.teardown(onlyB.close)
     t.equal((await onlyB.app.inject({ url: '/token', headers: { cookie: cookies[0]! } })).statusCode, 200, 'key A can be retired')
   })
-}
-
-/** An app over this backend with one signed-in browser, and a GET /token with its cookie. */
-async function signedInOver (t: Test, backend: StoreBackend, plugin: Partial<TestingHooks & LightroomImsOptions> = {}): Promise<{ h: Harness, get: () => Promise<{ status: number, code?: string, token?: string }> }> {
-  const h = await harness({ backend, plugin })
-  t.teardown(h.close)
-  const browser = h.browser()
-  await signIn(browser)
-  const cookie = browser.cookieHeader()
-  const get = async (): Promise<{ status: number, code?: string, token?: string }> => {
-    const response = await h.app.inject({ url: '/token', headers: { cookie } })
-    return { status: response.statusCode, ...response.json() }
-  }
-  return { h, get }
 }

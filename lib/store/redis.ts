@@ -32,6 +32,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { LightroomConfigError } from '../errors.js'
+import {
+  LOCK_NAMESPACE, checkLockName, checkRecordKey, checkScanPrefix, localCacheOption, lockTtlFor, messageOf, operationTimeoutOption, ttlFor
+} from './backend-checks.js'
+import { deadlines } from './deadlines.js'
+import { recentReads } from './recent-reads.js'
 import type { BackendLock, StoreBackend } from './types.js'
 
 export interface RedisBackendOptions {
@@ -66,9 +71,7 @@ export class RedisBackendError extends Error {
   }
 }
 
-const LOCK_NAMESPACE = 'lock:'
-/** Envelopes remembered for the fast path (see localCacheMs); one per active session and user. */
-const LOCAL_CACHE_SIZE = 10_000
+const NAME = 'redisBackend'
 /** Keys Redis examines per SCAN call: big enough to be quick, small enough not to block Redis. */
 const SCAN_COUNT = 500
 
@@ -123,52 +126,14 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
   checkClient(client)
   const prefix = options.prefix ?? 'lr:'
   if (typeof prefix !== 'string') throw new LightroomConfigError('prefix', 'must be a string such as "lr:"')
-  const timeoutMs = options.operationTimeoutMs ?? 1000
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new LightroomConfigError('operationTimeoutMs', 'must be a positive number of milliseconds')
-  }
+  const timeoutMs = operationTimeoutOption(options.operationTimeoutMs)
   const lockPrefix = prefix + LOCK_NAMESPACE
-  const localCacheMs = options.localCacheMs ?? 1000
-  if (typeof localCacheMs !== 'number' || !Number.isFinite(localCacheMs) || localCacheMs < 0) {
-    throw new LightroomConfigError('localCacheMs', 'must be a number of milliseconds, 0 to disable')
-  }
-  // Raw envelopes (ciphertext) as last read from Redis, with when: see localCacheMs.
-  const recent = new Map<string, { value: string, at: number }>()
-  // Bumped by every local write: a GET that was in flight across one must not put back what the
-  // write replaced or deleted.
-  let writes = 0
-  const forget = (key: string): void => {
-    writes++
-    recent.delete(key)
-  }
-  const remember = (key: string, value: string | undefined, writesBefore: number): void => {
-    if (localCacheMs === 0 || writes !== writesBefore) return
-    if (value === undefined) {
-      recent.delete(key)
-      return
-    }
-    if (recent.size >= LOCAL_CACHE_SIZE && !recent.has(key)) recent.delete(recent.keys().next().value as string)
-    recent.set(key, { value, at: Date.now() })
-  }
-
-  // One coarse timer for all calls in flight instead of a timer per call: at tens of thousands of
-  // reads a second, a setTimeout/clearTimeout pair per GET was a visible share of the profile.
-  // A call then times out between timeoutMs and timeoutMs plus one tick.
-  const inFlight = new Set<{ deadline: number, operation: string, fail: (error: Error) => void }>()
-  const tickMs = Math.max(5, Math.min(100, timeoutMs / 4))
-  let ticker: NodeJS.Timeout | undefined
-  function expireOverdue (): void {
-    const now = Date.now()
-    for (const entry of inFlight) {
-      if (entry.deadline > now) continue
-      inFlight.delete(entry)
-      entry.fail(new RedisBackendError('timeout', `Redis ${entry.operation}: no answer within ${timeoutMs} ms`))
-    }
-    if (inFlight.size === 0) {
-      clearInterval(ticker)
-      ticker = undefined
-    }
-  }
+  const localCacheMs = localCacheOption(options.localCacheMs)
+  const recent = recentReads(localCacheMs)
+  const bounded = deadlines(timeoutMs, {
+    timeout: (operation) => new RedisBackendError('timeout', `Redis ${operation}: no answer within ${timeoutMs} ms`),
+    failed: (operation, error) => error instanceof RedisBackendError ? error : new RedisBackendError('command-failed', `Redis ${operation} failed: ${messageOf(error)}`)
+  })
 
   /** Runs one Redis call: at once rejected when not connected, otherwise bounded in time. */
   async function call<T> (operation: string, run: () => Promise<T>): Promise<T> {
@@ -177,22 +142,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     if (client.status !== 'ready') {
       throw new RedisBackendError('not-ready', `Redis ${operation}: the connection is ${client.status}`)
     }
-    return await new Promise<T>((resolve, reject) => {
-      const entry = { deadline: Date.now() + timeoutMs, operation, fail: reject }
-      inFlight.add(entry)
-      if (ticker === undefined) {
-        ticker = setInterval(expireOverdue, tickMs)
-        ticker.unref()
-      }
-      // Whichever comes first settles the promise; a late answer after a timeout is dropped, and
-      // a late rejection is handled here, never "unhandled".
-      run().then((value) => {
-        if (inFlight.delete(entry)) resolve(value)
-      }, (error: unknown) => {
-        if (!inFlight.delete(entry)) return
-        reject(error instanceof RedisBackendError ? error : new RedisBackendError('command-failed', `Redis ${operation} failed: ${messageOf(error)}`))
-      })
-    })
+    return await bounded.run(operation, run)
   }
 
   /**
@@ -212,8 +162,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
   }
 
   function recordKey (key: string): string {
-    if (typeof key !== 'string') throw new TypeError('redisBackend: keys must be strings')
-    if (key.startsWith(LOCK_NAMESPACE)) throw new RangeError(`redisBackend: keys starting with "${LOCK_NAMESPACE}" are reserved for locks`)
+    checkRecordKey(NAME, key)
     return prefix + key
   }
 
@@ -221,7 +170,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     return {
       owner,
       async extend (ttlMs) {
-        const px = lockPx(ttlMs)
+        const px = lockTtlFor(NAME, ttlMs)
         return await evaluate('extend lock', scripts.compareAndExpire, redisKey, [owner, px]) === 1
       },
       async release () {
@@ -233,16 +182,16 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
   const backend: StoreBackend = {
     async get (key) {
       const redisKey = recordKey(key)
-      const writesBefore = writes
+      const begun = recent.begin()
       const value = (await call('GET', async () => await client.get(redisKey))) ?? undefined
-      remember(key, value, writesBefore)
+      recent.remember(key, value, begun)
       return value
     },
 
     async set (key, value, ttlMs) {
-      forget(key)
+      recent.forget(key)
       const redisKey = recordKey(key)
-      const px = pxFor(ttlMs)
+      const px = ttlFor(NAME, ttlMs)
       await call('SET', async () => {
         if (px === undefined) await client.set(redisKey, value)
         else await client.set(redisKey, value, 'PX', px)
@@ -250,27 +199,27 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async compareAndSet (key, expected, value, ttlMs) {
-      forget(key)
+      recent.forget(key)
       const redisKey = recordKey(key)
-      const px = pxFor(ttlMs)
+      const px = ttlFor(NAME, ttlMs)
       const args = [expected === undefined ? '0' : '1', expected ?? '', value, px ?? '']
       return await evaluate('compareAndSet', scripts.compareAndSet, redisKey, args) === 1
     },
 
     async delete (key) {
-      forget(key)
+      recent.forget(key)
       const redisKey = recordKey(key)
       await call('DEL', async () => await client.del(redisKey))
     },
 
     async compareAndDelete (key, expected) {
-      forget(key)
+      recent.forget(key)
       return await evaluate('compareAndDelete', scripts.compareAndDelete, recordKey(key), [expected]) === 1
     },
 
     async tryLock (name, ttlMs) {
-      if (typeof name !== 'string' || name === '') throw new TypeError('redisBackend: a lock needs a non-empty name')
-      const px = lockPx(ttlMs)
+      checkLockName(NAME, name)
+      const px = lockTtlFor(NAME, ttlMs)
       const redisKey = lockPrefix + name
       // 128 random bits: owners are compared, never guessed.
       const owner = randomBytes(16).toString('base64url')
@@ -279,7 +228,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     },
 
     async * scan (keyPrefix) {
-      if (typeof keyPrefix !== 'string') throw new TypeError('redisBackend: scan() needs a string prefix')
+      checkScanPrefix(NAME, keyPrefix)
       const full = prefix + keyPrefix
       // MATCH is a glob: a `*`, `?`, `[` or `\` in either prefix must match itself only.
       const pattern = `${escapeGlob(full)}*`
@@ -297,12 +246,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
       // (reencryptAll, renewExpiring) handle a key twice harmlessly.
     }
   }
-  if (localCacheMs > 0) {
-    backend.getSync = (key) => {
-      const entry = recent.get(key)
-      return entry !== undefined && Date.now() - entry.at < localCacheMs ? entry.value : undefined
-    }
-  }
+  if (localCacheMs > 0) backend.getSync = recent.answer
   return backend
 }
 
@@ -321,27 +265,6 @@ function checkClient (client: unknown): void {
   }
 }
 
-/** Same rule as the memory backend: a zero, negative or non-finite TTL is a caller bug, not "forever". */
-function pxFor (ttlMs: number | undefined): number | undefined {
-  if (ttlMs === undefined) return undefined
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new RangeError('redisBackend: ttlMs must be a positive finite number of milliseconds')
-  }
-  // PX takes whole milliseconds; rounding up never turns a short TTL into none.
-  return Math.ceil(ttlMs)
-}
-
-/** A lock without an expiry would outlive a crashed holder for ever. */
-function lockPx (ttlMs: number): number {
-  const px = pxFor(ttlMs)
-  if (px === undefined) throw new RangeError('redisBackend: a lock needs a ttlMs')
-  return px
-}
-
 export function escapeGlob (text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&')
-}
-
-function messageOf (error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }

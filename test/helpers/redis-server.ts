@@ -9,9 +9,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './backend-calls.js'
 import { unavailable } from './system-dependency.js'
 
 export interface RedisServer {
@@ -149,16 +150,6 @@ export async function startRedisServer (): Promise<RedisServer> {
       rmSync(dir, { recursive: true, force: true })
     }
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 async function waitForPong (port: number, timeoutMs: number): Promise<void> {
