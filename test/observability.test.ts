@@ -1,9 +1,8 @@
 import { test } from 'tap'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Tracer } from '@opentelemetry/api'
-import { fakeClock } from './helpers/clock.js'
-import { createMockIms, createMockLightroom } from '../lib/testing/index.js'
-import { harness, signIn } from './helpers/setup.js'
+import { signedInWithLightroom } from './helpers/lightroom-harness.js'
+import { signIn } from './helpers/setup.js'
 
 const HOUR = 3_600_000
 
@@ -18,18 +17,7 @@ test('the example turns the diagnostics channels into OpenTelemetry spans and Pr
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
   const { metrics, unsubscribe } = instrument({ tracer: provider.getTracer('test') })
   t.teardown(unsubscribe)
-  const clock = fakeClock()
-  const ims = await createMockIms({ now: clock.now })
-  const lightroom = await createMockLightroom({ ims })
-  t.teardown(async () => { await lightroom.close(); await ims.close() })
-  const h = await harness({
-    sharedIms: ims,
-    plugin: { now: clock.now, lightroomBaseUrl: lightroom.origin },
-    routes: (app) => app.get('/account', async (request) => ({ email: (await request.lightroomApi().account()).email }))
-  })
-  t.teardown(h.close)
-  const browser = h.browser()
-  await signIn(browser)
+  const { h, clock, browser } = await signedInWithLightroom(t)
   clock.advance(25 * HOUR)
   t.equal((await browser.get('/token')).status, 200, 'the expired token was refreshed')
   t.equal((await browser.get('/account')).status, 200, 'a Lightroom call')
