@@ -17,6 +17,8 @@ export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 const FORCED_REFRESH_FLOOR_MS = 30_000
+/** A token with less than this left is treated as expired by callers deciding whether to wait. */
+const STILL_VALID_FLOOR_MS = 10_000
 
 /** What one refresh flight carries: the caller's options and the logger of the request that started it. */
 type FlightOptions = GetOptions & { log: FastifyBaseLogger }
@@ -131,6 +133,11 @@ export class TokenManager {
     return refreshReason(set, this.#o.now(), this.#o) === undefined
   }
 
+  /** Due for a refresh, but good for a while yet: fine to hand out while someone else refreshes. */
+  #stillValid (set: TokenSet, reason: RefreshReason): boolean {
+    return reason !== 'forced' && set.accessExpiresAt - this.#o.now() > STILL_VALID_FLOOR_MS
+  }
+
   async #ensureFresh (set: TokenSet, options: FlightOptions): Promise<TokenSet> {
     // One forced refresh per user per FORCED_REFRESH_FLOOR_MS: a Lightroom that keeps refusing a
     // fresh token (a misprovisioned key, a gateway fault) must not cost an IMS call per request.
@@ -143,7 +150,8 @@ export class TokenManager {
       throw loginRequired('The session has expired and the provider gave no refresh token; sign in again')
     }
     const running = this.#inflight.get(set.userId)
-    if (running !== undefined) return await running
+    // A refresh is under way and this token still works: use it now rather than wait for the new one.
+    if (running !== undefined) return this.#stillValid(set, reason) ? set : await running
     if (this.#cooldown.active(set.userId)) {
       if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
       throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
@@ -173,6 +181,9 @@ export class TokenManager {
       if (current === undefined) throw loginRequired()
       if (seen !== undefined && current.revision !== seen && this.#isUsable(current.value)) return current.value
       if (seen === undefined && reason !== 'forced' && this.#isUsable(current.value)) return current.value
+      // A peer holds the lock (refreshing, or dead until its lock expires): nobody waits for it
+      // while the token they have still works. Only an expired token waits for the peer's result.
+      if (seen === undefined && this.#stillValid(current.value, reason)) return current.value
       seen ??= current.revision
       if (Date.now() > deadline) {
         if (this.#o.now() < current.value.accessExpiresAt) return current.value

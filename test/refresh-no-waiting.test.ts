@@ -1,0 +1,36 @@
+import { test } from 'tap'
+import { tokenKey } from '../lib/auth/token-manager.js'
+import type { TokenSet } from '../lib/auth/token-set.js'
+import { fakeClock } from './helpers/clock.js'
+import { harness, signIn } from './helpers/setup.js'
+
+const MINUTE = 60_000
+
+test('while a peer holds the refresh lock (dead mid-refresh), requests whose token still works answer at once with it', async (t) => {
+  const clock = fakeClock()
+  const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now } })
+  t.teardown(h.close)
+  const browser = h.browser()
+  await signIn(browser)
+  const sub = h.ims.users[0]!.sub
+  const stored = (await h.store.get<TokenSet>(tokenKey(sub)))!.value
+  // Inside the 5-minute refresh margin, with 2 minutes left: due for a refresh, still valid.
+  clock.advance(stored.accessExpiresAt - clock.now() - 2 * MINUTE)
+  // A peer took the user's lock and died: it stays held for the lock's whole life.
+  const peer = await h.store.tryLock(`refresh:${sub}`, 15_000)
+  t.ok(peer, 'the peer holds the lock')
+  const started = performance.now()
+  const answers = await Promise.all(Array.from({ length: 20 }, async () => await browser.get('/token')))
+  const elapsed = performance.now() - started
+  t.ok(elapsed < 1000, `20 requests answered in ${elapsed.toFixed(0)} ms, not after the peer's lock`)
+  t.ok(answers.every((answer) => answer.status === 200 && JSON.parse(answer.body).token === stored.accessToken), 'each with the still-valid token')
+  t.equal(h.ims.count('token:refresh_token'), 0, 'and nobody refreshed behind the peer\'s back')
+
+  // Once the token has really expired, a request waits for the peer's result (here: its lock to go).
+  await peer!.release()
+  clock.advance(3 * MINUTE)
+  const after = await browser.get('/token')
+  t.equal(after.status, 200)
+  t.not(JSON.parse(after.body).token, stored.accessToken, 'an expired token is refreshed')
+  t.equal(h.ims.count('token:refresh_token'), 1)
+})
