@@ -263,3 +263,35 @@ test('an invalid_grant met after the refresh lock was lost deletes nothing (a pe
   t.ok(w.logs.some((line) => line.includes('refresh lock lost')))
   await t.rejects(accessTokenOf(w.manager(), w.sub), { code: 'LR_LOGIN_REQUIRED' }, 'with the lock held throughout, the same answer signs the user out')
 })
+
+test('a lock extension that answers after its refresh ended does not mark the next refresh as lock-lost', async (t) => {
+  const w = await world()
+  t.teardown(w.close)
+  let locks = 0
+  // The first lock's extension answers "lost", but only after that refresh is over.
+  const store = {
+    ...w.store,
+    tryLock: async (name: string, ttlMs: number) => {
+      const lock = await w.store.tryLock(name, ttlMs)
+      if (lock === undefined || ++locks > 1) return lock
+      return { ...lock, extend: async () => { await new Promise((resolve) => setTimeout(resolve, 150)); return false } }
+    }
+  }
+  // A first refresh slow enough for the lock's keep-alive (every 10 ms here) to ask for an extension.
+  const client = w.ims.clients[0]!
+  const real = new ImsClient({ tokenEndpoint: `${w.ims.origin}/ims/token/v3`, clientId: client.clientId, clientSecret: client.clientSecret })
+  let refreshes = 0
+  const ims = {
+    refresh: async (token: string) => { if (++refreshes === 1) await new Promise((resolve) => setTimeout(resolve, 60)); return await real.refresh(token) },
+    revoke: async () => {}
+  }
+  const manager = w.manager({ store, ims, lockTtlMs: 30 })
+  w.clock.advance(DAY)
+  await accessTokenOf(manager, w.sub)
+  await new Promise((resolve) => setTimeout(resolve, 250))
+  // The grant is then revoked: the next refresh's invalid_grant is certain, and must sign the user out.
+  w.clock.advance(DAY)
+  w.ims.revokeConsent(w.sub)
+  await t.rejects(accessTokenOf(manager, w.sub), { code: 'LR_LOGIN_REQUIRED' }, 'signed out, not treated as a lost lock')
+  t.notOk(w.logs.some((line) => line.includes('refresh lock lost')), 'no lock was reported lost')
+})

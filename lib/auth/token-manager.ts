@@ -194,12 +194,16 @@ export class TokenManager {
   }
 
   async #refreshHoldingLock (userId: string, reason: RefreshReason, options: FlightOptions, lock: BackendLock): Promise<TokenSet> {
+    // An extension that answers after this refresh ended speaks of this lock only: it must not
+    // mark the user's next refresh as having lost its lock.
+    let finished = false
+    const lost = (): void => { if (!finished) this.#lockLost.add(userId) }
     const keepAlive = setInterval(() => {
       lock.extend(this.#o.lockTtlMs).then((held) => {
-        if (held) return
-        this.#lockLost.add(userId)
+        if (held || finished) return
+        lost()
         options.log.warn({ userId }, 'lightroom-ims: refresh lock lost while refreshing')
-      }, () => { this.#lockLost.add(userId) })
+      }, lost)
     }, Math.max(Math.floor(this.#o.lockTtlMs / 3), 10))
     keepAlive.unref()
     try {
@@ -210,6 +214,7 @@ export class TokenManager {
       if (reason === 'forced' ? !stillRejected : this.#isUsable(stored.value)) return stored.value
       return await this.#refreshNow(stored, reason, options.log)
     } finally {
+      finished = true
       clearInterval(keepAlive)
       this.#lockLost.delete(userId)
       await lock.release().catch(() => {})
@@ -255,10 +260,17 @@ export class TokenManager {
       const latest = await this.#records.read(userId)
       if (latest === undefined) throw loginRequired()
       const sameGrant = latest.value.refreshToken === previous.refreshToken && latest.value.accessToken === previous.accessToken
-      if (!sameGrant || attempt >= 3) {
+      if (!sameGrant) {
         // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
         // and if it needs a refresh itself, that happens here, still under our lock.
         return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
+      }
+      if (attempt >= 3) {
+        // Still the grant IMS has just rotated away, yet every write loses: its refresh token must
+        // never be spent again. Our set is the only one that works: kept, written at the next read.
+        log.error({ userId }, 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands')
+        this.#records.keepUnsaved(userId, latest.revision, next)
+        break
       }
       // The same grant, only rewritten (re-encrypted under a new key, say): our set still replaces it.
       written = await this.#records.writeRefreshed(userId, latest.revision, next)

@@ -1,4 +1,5 @@
 import { test } from 'tap'
+import { memoryBackend, type StoreBackend } from '../index.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import type { TokenSet } from '../lib/auth/token-set.js'
 import { fakeClock } from './helpers/clock.js'
@@ -33,4 +34,26 @@ test('while a peer holds the refresh lock (dead mid-refresh), requests whose tok
   t.equal(after.status, 200)
   t.not(JSON.parse(after.body).token, stored.accessToken, 'an expired token is refreshed')
   t.equal(h.ims.count('token:refresh_token'), 1)
+})
+
+test('a refreshed set that loses every write on the same grant is kept, and the rotated-away refresh token is never spent again', async (t) => {
+  const clock = fakeClock()
+  const inner = memoryBackend()
+  let losing = false
+  // Every write of a token record loses its compare-and-set, as if re-encrypted under it each time.
+  const backend: StoreBackend = { ...inner, compareAndSet: async (key, revision, value, ttlMs) => losing && key.startsWith('tokens:') ? false : await inner.compareAndSet(key, revision, value, ttlMs) }
+  if (inner.getSync !== undefined) backend.getSync = inner.getSync.bind(inner)
+  const h = await harness({ backend, ims: { now: clock.now }, plugin: { now: clock.now } })
+  t.teardown(h.close)
+  const browser = h.browser()
+  await signIn(browser)
+  const before = JSON.parse((await browser.get('/token')).body).token
+  clock.advance(25 * 60 * MINUTE)
+  losing = true
+  const answer = await browser.get('/token')
+  t.equal(answer.status, 200, 'the user is served')
+  t.not(JSON.parse(answer.body).token, before, 'with the new token')
+  t.equal(h.ims.count('token:refresh_token'), 1, 'one refresh')
+  t.equal(h.ims.count('token:refresh_token:error'), 0, 'no refresh with the rotated-away token')
+  t.ok(h.logs.some((line) => line.includes('lost four writes in a row')), 'said in the log')
 })
