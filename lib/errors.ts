@@ -33,6 +33,10 @@ export const ErrorCodes = Object.freeze({
   ALREADY_EXISTS: 'LR_ALREADY_EXISTS',
   /** A Lightroom call refused before it was made: a bad id, rendition type, date, limit or upload body. */
   INVALID_INPUT: 'LR_INVALID_INPUT',
+  /** The Redis backend could not complete a call (not connected, timed out, refused). */
+  REDIS_UNAVAILABLE: 'LR_REDIS_UNAVAILABLE',
+  /** The PostgreSQL backend could not complete a call (down, hung, pool exhausted, missing table). */
+  POSTGRES_UNAVAILABLE: 'LR_POSTGRES_UNAVAILABLE',
   /** A path under routePrefix that is none of our routes (or a wrong method). */
   NOT_FOUND: 'LR_NOT_FOUND',
   /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */

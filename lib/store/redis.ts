@@ -31,7 +31,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { LightroomConfigError } from '../errors.js'
+import { ErrorCodes, LightroomConfigError, LightroomError } from '../errors.js'
 import {
   LOCK_NAMESPACE, checkLockName, checkRecordKey, checkScanPrefix, localCacheOption, lockTtlFor, messageOf, operationTimeoutOption, ttlFor
 } from './backend-checks.js'
@@ -60,8 +60,10 @@ export type RedisBackendFailure = 'not-ready' | 'timeout' | 'command-failed'
  * carries a key's value; ioredis's own errors are not attached as `cause`
  * because they carry the command's arguments (the ciphertext).
  */
-export class RedisBackendError extends Error {
-  readonly code = 'LR_REDIS_UNAVAILABLE'
+export class RedisBackendError extends LightroomError {
+  readonly code = ErrorCodes.REDIS_UNAVAILABLE
+  /** The plugin answers a store it cannot reach with 503 (LR_STORE_UNAVAILABLE). */
+  readonly statusCode = 503
   readonly reason: RedisBackendFailure
 
   constructor (reason: RedisBackendFailure, message: string) {

@@ -12,6 +12,7 @@
  * released with an error, which makes the pool destroy it rather than hand it out again. The query
  * may still have run; the writes that matter are compare-and-set, correct whenever they land.
  */
+import { ErrorCodes, LightroomError } from '../../errors.js'
 import type { Pool, PoolClient, QueryResult } from 'pg'
 import { messageOf } from '../backend-checks.js'
 import { deadlines } from '../deadlines.js'
@@ -24,8 +25,10 @@ export type PostgresBackendFailure = 'unavailable' | 'timeout' | 'busy' | 'conne
  * Every failure of this backend. The message names the operation and never carries a value; pg's
  * own error is not attached as `cause`, because its `detail` can quote a row.
  */
-export class PostgresBackendError extends Error {
-  readonly code = 'LR_POSTGRES_UNAVAILABLE'
+export class PostgresBackendError extends LightroomError {
+  readonly code = ErrorCodes.POSTGRES_UNAVAILABLE
+  /** The plugin answers a store it cannot reach with 503 (LR_STORE_UNAVAILABLE). */
+  readonly statusCode = 503
   readonly reason: PostgresBackendFailure
   /** The SQLSTATE when the database answered with an error (42P01: the table is missing). */
   readonly sqlState: string | undefined
