@@ -319,6 +319,11 @@ async function main (): Promise<void> {
     server.resume()
     // The timed-out commands still complete once Redis answers; the backend has already moved on.
     t.equal(await backend.get('kept'), 'value')
+    // The lock that the timed-out SET NX took when Redis woke up was released by its owner value:
+    // nobody waits out the TTL of a lock no one holds.
+    const again = await backend.tryLock('l', 1000)
+    t.ok(again, 'the lock is free at once')
+    await again?.release()
   })
 
   t.test('the plugin over Redis: a stopped Redis is a fast 503 LR_STORE_UNAVAILABLE, then 200 again', async (t) => {

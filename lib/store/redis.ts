@@ -225,7 +225,18 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
       const redisKey = lockPrefix + name
       // 128 random bits: owners are compared, never guessed.
       const owner = randomBytes(16).toString('base64url')
-      const taken = await call('lock', async () => await client.set(redisKey, owner, 'PX', px, 'NX'))
+      let taken: string | null
+      try {
+        taken = await call('lock', async () => await client.set(redisKey, owner, 'PX', px, 'NX'))
+      } catch (error) {
+        // A SET that timed out may still be applied when Redis answers, leaving a lock no one
+        // owns for its whole TTL. A release by owner, sent behind it on the same connection, runs
+        // after it: it frees that lock, or finds nothing of ours.
+        if (error instanceof RedisBackendError && error.reason === 'timeout') {
+          client.eval(scripts.compareAndDelete.source, 1, redisKey, owner).catch(() => {})
+        }
+        throw error
+      }
       return taken === 'OK' ? makeLock(redisKey, owner) : undefined
     },
 
