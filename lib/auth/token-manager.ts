@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
@@ -13,8 +14,6 @@ import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from
 export type { GetOptions, ImsCalls, RefreshReason, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
 
 export { TOKEN_PREFIX, tokenKey } from './token-records.js'
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 const FORCED_REFRESH_FLOOR_MS = 30_000
 /** A token with less than this left is treated as expired by callers deciding whether to wait. */

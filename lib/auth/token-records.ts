@@ -3,6 +3,7 @@
  * checked (a corrupt record becomes a signed-out one), and every kind of write the token manager
  * makes. Decides nothing about refreshing; that is the manager's job.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { StoreRecordError, storeUnavailable } from '../errors.js'
 import type { StoredValue, TokenStore } from '../store/types.js'
@@ -29,8 +30,6 @@ export interface TokenRecordsOptions {
   /** Told when a record is removed for the given reason (with the set, when it was readable). */
   onForget: (userId: string, reason: ForgetReason, set: TokenSet | undefined) => void
 }
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 export class TokenRecords {
   readonly #o: TokenRecordsOptions
