@@ -125,10 +125,23 @@ export class StoreRecordError extends LightroomError {
   readonly reason: 'malformed' | 'unknown-key' | 'auth-failed' | 'bad-json'
   override get publicMessage (): string { return 'A stored record cannot be read' }
 
+  /**
+   * The raw envelope that could not be read, so the record is removed only while it is still that
+   * one (compare-and-delete). Not enumerable: a logged error never carries it.
+   */
+  declare readonly revision: string | undefined
+
   constructor (key: string, reason: StoreRecordError['reason']) {
     super(`Store record "${key}" cannot be read: ${reason}`)
     this.key = key
     this.reason = reason
+    Object.defineProperty(this, 'revision', { value: undefined, enumerable: false, writable: true })
+  }
+
+  /** The same error, naming the envelope it came from (see `revision`). */
+  withRevision (revision: string): this {
+    Object.defineProperty(this, 'revision', { value: revision, enumerable: false, writable: false })
+    return this
   }
 }
 

@@ -90,6 +90,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     maxSessionsPerUser: options.maxSessionsPerUser,
     ...hooks.refreshLock
   })
+  fastify.addHook('onClose', async () => { await tokens.close() })
   const sessions = new SessionManager({ store, secrets: options.cookieSecrets, secure: options.secureCookies, maxAgeMs: options.sessionMaxAgeMs, now })
   const idTokens = new IdTokenVerifier({
     jwksUri: provider.jwksUri,

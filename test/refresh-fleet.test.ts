@@ -40,8 +40,19 @@ test('a refreshed set that loses every write on the same grant is kept, and the 
   const clock = fakeClock()
   const inner = memoryBackend()
   let losing = false
-  // Every write of a token record loses its compare-and-set, as if re-encrypted under it each time.
-  const backend: StoreBackend = { ...inner, compareAndSet: async (key, revision, value, ttlMs) => losing && key.startsWith('tokens:') ? false : await inner.compareAndSet(key, revision, value, ttlMs) }
+  let markWritten = false
+  // Once the refresh has marked the record (its first write), every write of the token record loses
+  // its compare-and-set, as if the record were re-encrypted under it each time.
+  const backend: StoreBackend = {
+    ...inner,
+    compareAndSet: async (key, revision, value, ttlMs) => {
+      if (losing && key.startsWith('tokens:')) {
+        if (markWritten) return false
+        markWritten = true
+      }
+      return await inner.compareAndSet(key, revision, value, ttlMs)
+    }
+  }
   if (inner.getSync !== undefined) backend.getSync = inner.getSync.bind(inner)
   const h = await harness({ backend, ims: { now: clock.now }, plugin: { now: clock.now } })
   t.teardown(h.close)

@@ -5,6 +5,8 @@ import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
 import type { BackendLock, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
+import { ImsHealth } from './ims-health.js'
+import { RefreshIntents } from './refresh-intents.js'
 import { refreshReason } from './refresh-policy.js'
 import { TokenRecords } from './token-records.js'
 import { retiredRefreshTokens } from './sign-ins.js'
@@ -19,6 +21,10 @@ const FORCED_REFRESH_FLOOR_MS = 30_000
 /** A token with less than this left is treated as expired by callers deciding whether to wait. */
 const STILL_VALID_FLOOR_MS = 10_000
 
+/** #refreshHoldingLock: another instance's refresh may have a result still to be stored; wait as for a lock holder. */
+const HELD_BACK = Symbol('held-back')
+type RefreshOutcome = TokenSet | typeof HELD_BACK
+
 /** What one refresh flight carries: the caller's options and the logger of the request that started it. */
 type FlightOptions = GetOptions & { log: FastifyBaseLogger }
 
@@ -32,7 +38,9 @@ export class TokenManager {
   readonly #o: Required<TokenManagerOptions>
   readonly #records: TokenRecords
   readonly #inflight = new Map<string, Promise<TokenSet>>()
-  readonly #cooldown: Cooldown
+  /** Whether IMS failed a moment ago, anywhere in the fleet: then nobody asks it again for a while. */
+  readonly #health: ImsHealth
+  readonly #intents: RefreshIntents
   /** Users refreshed on request (force) a moment ago: not again before the floor has passed. */
   readonly #forcedRecently: Cooldown
   /** Users whose refresh lock could not be extended during the refresh running now. */
@@ -40,16 +48,25 @@ export class TokenManager {
 
   constructor (options: TokenManagerOptions) {
     this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, maxSessionsPerUser: 10, ...options }
-    this.#cooldown = new Cooldown(this.#o.now, this.#o.failureCooldownMs)
+    this.#health = new ImsHealth(this.#o.store, this.#o.now, this.#o.failureCooldownMs, this.#o.log)
+    this.#intents = new RefreshIntents(2 * this.#o.lockTtlMs)
     this.#forcedRecently = new Cooldown(this.#o.now, FORCED_REFRESH_FLOOR_MS)
     this.#records = new TokenRecords({
       ...this.#o,
+      // Well inside the lock's TTL, so the store's return is noticed long before the lock (and the
+      // grace other instances give a mark like ours) runs out.
+      unsavedRetryMs: Math.min(Math.max(Math.floor(this.#o.lockTtlMs / 4), 10), 1000),
       onForget: (userId, reason, set) => {
         this.events.emit('logout', { userId, reason })
         // The grant that failed is gone; grants of earlier sign-ins may not be: revoke them too.
         if (set !== undefined) this.#revokeAll(userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
       }
     })
+  }
+
+  /** The app is closing: refreshed sets still waiting for the store get one last try. */
+  async close (): Promise<void> {
+    await this.#records.close()
   }
 
   /** The user's stored set as it is (no refresh); an unreadable record is logged and treated as absent. */
@@ -151,7 +168,7 @@ export class TokenManager {
     const running = this.#inflight.get(set.userId)
     // A refresh is under way and this token still works: use it now rather than wait for the new one.
     if (running !== undefined) return this.#stillValid(set, reason) ? set : await running
-    if (this.#cooldown.active(set.userId)) {
+    if (this.#health.knownDown()) {
       if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
       throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
     }
@@ -174,8 +191,11 @@ export class TokenManager {
       } catch (error) {
         throw storeUnavailable(undefined, error)
       }
-      if (lock !== undefined) return await this.#refreshHoldingLock(userId, reason, options, lock)
-      // Someone else (another process) is refreshing: wait for their result rather than racing them.
+      if (lock !== undefined) {
+        const result = await this.#refreshHoldingLock(userId, reason, options, lock)
+        if (result !== HELD_BACK) return result
+      }
+      // Someone else (another process) is refreshing, or may just have: wait for their result rather than racing them.
       const current = await this.#records.read(userId)
       if (current === undefined) throw loginRequired()
       if (seen !== undefined && current.revision !== seen && this.#isUsable(current.value)) return current.value
@@ -192,7 +212,7 @@ export class TokenManager {
     }
   }
 
-  async #refreshHoldingLock (userId: string, reason: RefreshReason, options: FlightOptions, lock: BackendLock): Promise<TokenSet> {
+  async #refreshHoldingLock (userId: string, reason: RefreshReason, options: FlightOptions, lock: BackendLock): Promise<RefreshOutcome> {
     // An extension that answers after this refresh ended speaks of this lock only: it must not
     // mark the user's next refresh as having lost its lock.
     let finished = false
@@ -214,21 +234,44 @@ export class TokenManager {
       return await this.#refreshNow(stored, reason, options.log)
     } finally {
       finished = true
-      clearInterval(keepAlive)
       this.#lockLost.delete(userId)
-      await lock.release().catch(() => {})
+      const release = async (): Promise<void> => {
+        clearInterval(keepAlive)
+        await lock.release().catch(() => {})
+      }
+      // A refreshed set still to be written keeps the lock (renewed) until it is: no one else may
+      // refresh from the record it replaces.
+      const pending = this.#records.pendingWrite(userId)
+      if (pending === undefined) await release()
+      else pending.then(release, release)
     }
   }
 
-  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger): Promise<TokenSet> {
+  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth = 0): Promise<RefreshOutcome> {
     const previous = stored.value
     const { userId } = previous
+    // The last holder's refresh may have worked without its result being stored yet: give its
+    // write time to land rather than spend a refresh token IMS may already have rotated away.
+    if (this.#intents.holdsBack(previous.refreshing)) return HELD_BACK
+    const verdict = await this.#health.verdict()
+    if (verdict === 'wait') return this.#fallback(previous, imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly'))
+    // Write-ahead: the record says a refresh is spending its token before it is spent (see
+    // refresh-intents.ts). A store that cannot take that mark cannot take the result either.
+    let marked: StoredValue<TokenSet> | undefined
+    try {
+      marked = await this.#records.markRefreshing(stored, this.#intents.next(this.#o.now()))
+    } catch (error) {
+      log.warn({ userId }, 'lightroom-ims: the store is unreachable; not refreshing until it is back')
+      return this.#fallback(previous, storeUnavailable(undefined, error))
+    }
+    if (marked === undefined) return await this.#afterChange(stored, reason, log, depth)
     let body: Record<string, unknown>
     try {
       body = await this.#o.ims.refresh(previous.refreshToken!)
     } catch (error) {
-      return await this.#onRefreshError(stored, reason, error, log)
+      return await this.#onRefreshError(marked, reason, error, log)
     }
+    if (verdict === 'probe') await this.#health.recovered()
     let next: TokenSet
     try {
       next = parseTokenResponse(body, { now: this.#o.now(), previous, userId })
@@ -240,19 +283,20 @@ export class TokenManager {
       if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
     } catch (error) {
       log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
-      this.#cooldown.start(userId)
+      await this.#health.failed()
       return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
     }
+    const refreshed = { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken }
     let written: boolean
     try {
-      written = await this.#records.writeRefreshed(userId, stored.revision, next)
+      written = await this.#records.writeRefreshed(userId, marked.revision, next)
     } catch {
-      // IMS has already rotated the grant: these tokens are now the only ones that work, and
-      // dropping them would sign the user out at the next refresh. Keep them in this process,
-      // hand them out, and write them at the next read once the store is back.
+      // IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
+      // them would sign the user out at the next refresh. Kept in this process, handed out, and
+      // written once the store is back; the lock is held (renewed) until then.
       log.error({ userId }, 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back')
-      this.#records.keepUnsaved(userId, stored.revision, next)
-      this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
+      this.#records.keepUnsaved(userId, marked.revision, next, previous.refreshToken)
+      this.events.emit('refresh', refreshed)
       return next
     }
     for (let attempt = 0; !written; attempt++) {
@@ -266,20 +310,30 @@ export class TokenManager {
       }
       if (attempt >= 3) {
         // Still the grant IMS has just rotated away, yet every write loses: its refresh token must
-        // never be spent again. Our set is the only one that works: kept, written at the next read.
+        // never be spent again. Our set is the only one that works: kept, and written when one lands.
         log.error({ userId }, 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands')
-        this.#records.keepUnsaved(userId, latest.revision, next)
+        this.#records.keepUnsaved(userId, latest.revision, next, previous.refreshToken)
         break
       }
       // The same grant, only rewritten (re-encrypted under a new key, say): our set still replaces it.
       written = await this.#records.writeRefreshed(userId, latest.revision, next)
     }
-    log.info({ userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken }, 'lightroom-ims: tokens refreshed')
-    this.events.emit('refresh', { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken })
+    log.info(refreshed, 'lightroom-ims: tokens refreshed')
+    this.events.emit('refresh', refreshed)
     return next
   }
 
-  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger): Promise<TokenSet> {
+  /** The record changed between the re-read and the mark (a sign-in, a re-encryption): decide again from what is there. */
+  async #afterChange (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth: number): Promise<RefreshOutcome> {
+    const latest = await this.#records.read(stored.value.userId)
+    if (latest === undefined) throw loginRequired()
+    const replaced = latest.value.accessToken !== stored.value.accessToken
+    if (replaced ? this.#isUsable(latest.value) : reason !== 'forced' && this.#isUsable(latest.value)) return latest.value
+    if (depth >= 3) return this.#fallback(latest.value, storeUnavailable('The token record kept changing during a refresh; try again'))
+    return await this.#refreshNow(latest, reason, log, depth + 1)
+  }
+
+  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger): Promise<RefreshOutcome> {
     const previous = stored.value
     const { userId } = previous
     const ims = error instanceof ImsError ? error : undefined
@@ -302,11 +356,20 @@ export class TokenManager {
         return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
       }
       log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
-      if (latest !== undefined) await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)
+      if (latest !== undefined && !await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)) {
+        // Rewritten while we removed it: a sign-in that just landed is not ours to end.
+        const after = await this.#records.read(userId)
+        if (after !== undefined && after.value.refreshToken !== previous.refreshToken && this.#isUsable(after.value)) return after.value
+      }
       throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
     }
     log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
-    this.#cooldown.start(userId)
+    // IMS answered, so it did not rotate the token: the mark goes, and the next holder (in any
+    // process) needs no grace. Without an answer (timeout, reset) the token may be spent: it stays.
+    if (ims?.status !== undefined && !afterLostAnswer) await this.#records.unmark(stored)
+    // IMS's own trouble (not a doubt about this grant) holds back the whole fleet for a while.
+    // Written before the lock is released: the next holder, in any process, finds it.
+    if (code !== 'invalid_grant') await this.#health.failed()
     return this.#fallback(previous, imsUnavailable(undefined, error))
   }
 

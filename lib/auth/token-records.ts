@@ -9,7 +9,7 @@ import { StoreRecordError, storeUnavailable } from '../errors.js'
 import type { StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
 import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
-import { isTokenSet, type SignInEntry, type TokenSet } from './token-set.js'
+import { isTokenSet, type RefreshIntent, type SignInEntry, type TokenSet } from './token-set.js'
 
 export const TOKEN_PREFIX = 'tokens:'
 
@@ -19,6 +19,12 @@ export function tokenKey (userId: string): string {
 
 export type ForgetReason = 'invalid_grant' | 'corrupt_record'
 
+/** A sign-in that keeps losing its compare-and-set to other writes gives up after this many. */
+const SIGN_IN_WRITE_ATTEMPTS = 8
+
+/** read(): the record judged unreadable was replaced while being removed; read it again. */
+const REPLACED = Symbol('replaced')
+
 export interface TokenRecordsOptions {
   store: TokenStore
   log: FastifyBaseLogger
@@ -27,14 +33,16 @@ export interface TokenRecordsOptions {
   sessionMaxAgeMs: number
   /** Live sign-ins (sessions) kept per user; the oldest beyond it are evicted. */
   maxSessionsPerUser: number
+  /** How often a refreshed set the store could not take is tried again. */
+  unsavedRetryMs: number
   /** Told when a record is removed for the given reason (with the set, when it was readable). */
   onForget: (userId: string, reason: ForgetReason, set: TokenSet | undefined) => void
 }
 
 export class TokenRecords {
   readonly #o: TokenRecordsOptions
-  /** Refreshed sets the store could not take (it was down): written back at the next read. */
-  readonly #unsaved = new Map<string, { base: string, set: TokenSet }>()
+  /** Refreshed sets the store could not take (it was down): retried until written, and at every read. */
+  readonly #unsaved = new Map<string, Unsaved>()
   /** Values already known to be this user's well-formed token set (see read()). */
   readonly #checked = new WeakMap<object, string>()
 
@@ -45,7 +53,21 @@ export class TokenRecords {
   /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
   async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
     const pending = this.#unsaved.get(userId)
-    if (pending !== undefined) await this.#flushUnsaved(userId, pending)
+    if (pending !== undefined) {
+      // Its retries go on if the store is still away; meanwhile it is the only set that works.
+      await this.#flushUnsaved(userId, pending).catch(() => {})
+      // Written, or superseded: read what is stored now. Still pending: ours is the only live set.
+      if (this.#unsaved.get(userId) === pending) return this.#asStored(pending)
+    }
+    // A second pass only when a record judged unreadable was replaced while it was being removed.
+    for (let pass = 0; ; pass++) {
+      const outcome = await this.#readOnce(userId)
+      if (outcome !== REPLACED) return outcome
+      if (pass > 0) return undefined
+    }
+  }
+
+  async #readOnce (userId: string): Promise<StoredValue<TokenSet> | undefined | typeof REPLACED> {
     let stored: StoredValue<unknown> | undefined
     try {
       stored = await this.#o.store.get<unknown>(tokenKey(userId))
@@ -53,9 +75,10 @@ export class TokenRecords {
       if (error instanceof StoreRecordError) {
         this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
         // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
-        // that record is left alone for it. Anything else is beyond repair.
-        if (error.reason !== 'unknown-key') await this.forget(userId, 'corrupt_record')
-        return undefined
+        // that record is left alone for it. Anything else is beyond repair, but only that very
+        // envelope is removed: a valid record another instance wrote a moment ago stays.
+        if (error.reason === 'unknown-key' || error.revision === undefined) return undefined
+        return await this.forget(userId, 'corrupt_record', error.revision) ? undefined : REPLACED
       }
       throw storeUnavailable(undefined, error)
     }
@@ -64,8 +87,7 @@ export class TokenRecords {
     if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>
     if (!isTokenSet(stored.value) || stored.value.userId !== userId) {
       this.#o.log.warn({ userId, reason: 'shape' }, 'lightroom-ims: stored token record has an unexpected shape; the user must sign in again')
-      await this.forget(userId, 'corrupt_record', stored.revision)
-      return undefined
+      return await this.forget(userId, 'corrupt_record', stored.revision) ? undefined : REPLACED
     }
     if (Object.isFrozen(stored.value)) this.#checked.set(stored.value, userId)
     return stored as StoredValue<TokenSet>
@@ -87,28 +109,28 @@ export class TokenRecords {
   async writeSignIn (set: TokenSet, entry: SignInEntry): Promise<SignInOutcome> {
     const key = tokenKey(set.userId)
     try {
-      for (let attempt = 0; ; attempt++) {
+      // Always a compare-and-set, even over an unreadable record: a plain write could bring back a
+      // user a concurrent sign-out has just removed, or drop a sign-in landing at the same moment.
+      for (let attempt = 0; attempt < SIGN_IN_WRITE_ATTEMPTS; attempt++) {
         let before: StoredValue<unknown> | undefined
-        let unreadable = false
+        let revision: string | undefined
         try {
           before = await this.#o.store.get<unknown>(key)
+          revision = before?.revision
         } catch (error) {
           if (!(error instanceof StoreRecordError)) throw error
-          unreadable = true
+          revision = error.revision
           this.#o.log.warn({ userId: set.userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable at sign-in; the user\'s other sessions end')
         }
         const prior = before !== undefined && isTokenSet(before.value) && before.value.userId === set.userId ? before.value : undefined
         const { next, outcome } = mergeSignIn(prior, set, entry, this.#o.now(), this.#o.sessionMaxAgeMs, this.#o.maxSessionsPerUser)
-        const ttl = recordTtlMs(next, this.#o.now())
-        if (unreadable || attempt >= 3) {
-          await this.#o.store.set(key, next, ttl)
-          return outcome
-        }
-        if (await this.#o.store.compareAndSet(key, before?.revision, next, ttl)) return outcome
+        if (await this.#o.store.compareAndSet(key, revision, next, recordTtlMs(next, this.#o.now()))) return outcome
       }
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
+    // Every try lost to another write of the same record: the sign-in is not stored, and says so.
+    throw storeUnavailable('The sign-in could not be stored: the user\'s record kept changing; try again')
   }
 
   /**
@@ -116,7 +138,8 @@ export class TokenRecords {
    * meanwhile is not silently dropped. Resolves whether it removed it.
    */
   async remove (userId: string, revision: string): Promise<boolean> {
-    this.#unsaved.delete(userId)
+    const unsaved = this.#unsaved.get(userId)
+    if (unsaved !== undefined) this.#settle(userId, unsaved)
     try {
       return await this.#o.store.compareAndDelete(tokenKey(userId), revision)
     } catch (error) {
@@ -133,23 +156,31 @@ export class TokenRecords {
     }))
   }
 
-  /** Signs the user out for a reason of ours; with `revision`, only if the record is still that one. */
-  async forget (userId: string, reason: ForgetReason, revision?: string, set?: TokenSet): Promise<void> {
+  /**
+   * Signs the user out for a reason of ours, but only while the record is still the one judged
+   * (`revision`). Resolves false when someone wrote it meanwhile (a new sign-in, a peer's refresh):
+   * the record is theirs then, and read again.
+   */
+  async forget (userId: string, reason: ForgetReason, revision: string, set?: TokenSet): Promise<boolean> {
     try {
-      if (revision === undefined) await this.#o.store.delete(tokenKey(userId))
-      else await this.#o.store.compareAndDelete(tokenKey(userId), revision)
+      if (!await this.#o.store.compareAndDelete(tokenKey(userId), revision)) return false
       if (set?.signIns !== undefined) await this.deleteSessions(set.signIns.map((signIn) => signIn.sessionKey))
     } catch (error) {
       this.#o.log.warn({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: could not delete a token record')
     }
     this.#o.onForget(userId, reason, set)
+    return true
   }
 
   /** A few quick tries: a store blip should not cost a rotated grant. Runs under the refresh lock. */
   async writeRefreshed (userId: string, revision: string, next: TokenSet): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#o.store.compareAndSet(tokenKey(userId), revision, next, recordTtlMs(next, this.#o.now()))
+        const written = await this.#o.store.compareAndSet(tokenKey(userId), revision, next, recordTtlMs(next, this.#o.now()))
+        // A refresh from a set that was waiting to be written supersedes it.
+        const unsaved = this.#unsaved.get(userId)
+        if (written && unsaved !== undefined) this.#settle(userId, unsaved)
+        return written
       } catch (error) {
         if (attempt >= 2) throw error
         await sleep(50 * 4 ** attempt)
@@ -158,21 +189,116 @@ export class TokenRecords {
   }
 
   /**
-   * IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
-   * them would sign the user out at the next refresh. Kept in this process, written at the next read.
+   * Marks the record, before its refresh token is spent, with the refresh about to happen (see
+   * TokenManager). Resolves the record as now stored, or undefined when it changed meanwhile.
+   * Store errors pass through: without the mark, the refresh token is not spent.
    */
-  keepUnsaved (userId: string, base: string, set: TokenSet): void {
-    this.#unsaved.set(userId, { base, set })
+  async markRefreshing (stored: StoredValue<TokenSet>, intent: RefreshIntent): Promise<StoredValue<TokenSet> | undefined> {
+    const { userId } = stored.value
+    const marked: TokenSet = { ...stored.value, refreshing: intent }
+    if (!await this.#o.store.compareAndSet(tokenKey(userId), stored.revision, marked, recordTtlMs(marked, this.#o.now()))) return undefined
+    // The revision to compare the refreshed set against is the envelope just written: read it back.
+    const after = await this.#o.store.get<TokenSet>(tokenKey(userId))
+    return after?.value.refreshing?.id === intent.id ? after : undefined
   }
 
-  /** Writes a refreshed set the store could not take at the time; whatever happens, it is tried once. */
-  async #flushUnsaved (userId: string, pending: { base: string, set: TokenSet }): Promise<void> {
+  /** Takes a refresh's mark out again (IMS refused the refresh: nothing was spent). Best effort. */
+  async unmark (marked: StoredValue<TokenSet>): Promise<void> {
+    const { refreshing, ...value } = marked.value
+    if (refreshing === undefined) return
+    await this.#o.store.compareAndSet(tokenKey(value.userId), marked.revision, value, recordTtlMs(value, this.#o.now())).catch(() => {})
+  }
+
+  /**
+   * IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
+   * them would sign the user out at the next refresh. Kept in this process, handed to its readers,
+   * and written as soon as the store takes them: retried every `retryMs` until written, or until the
+   * record holds a newer grant (pendingWrite() resolves then: the caller holds the lock until it does).
+   */
+  keepUnsaved (userId: string, base: string, set: TokenSet, spentRefreshToken: string | undefined): void {
+    const previous = this.#unsaved.get(userId)
+    if (previous !== undefined) this.#settle(userId, previous)
+    let settle!: () => void
+    const settled = new Promise<void>((resolve) => { settle = resolve })
+    const entry: Unsaved = { base, set, spentRefreshToken, settled, settle, timer: undefined }
+    this.#unsaved.set(userId, entry)
+    const retry = (): void => {
+      entry.timer = setTimeout(() => {
+        if (this.#unsaved.get(userId) !== entry) return
+        this.#flushUnsaved(userId, entry).catch(retry)
+      }, this.#o.unsavedRetryMs)
+      entry.timer.unref()
+    }
+    retry()
+  }
+
+  /** The write of an unsaved set still to happen for this user, if any. */
+  pendingWrite (userId: string): Promise<void> | undefined {
+    return this.#unsaved.get(userId)?.settled
+  }
+
+  /** The app is closing: one last try for each unsaved set, then no more retries (what is left is lost with the process). */
+  async close (): Promise<void> {
+    await Promise.all([...this.#unsaved].map(async ([userId, entry]) => {
+      await this.#flushUnsaved(userId, entry).catch(() => {
+        this.#o.log.error({ userId }, 'lightroom-ims: closing with refreshed tokens the store never took; the user will have to sign in again')
+      })
+      this.#settle(userId, entry)
+    }))
+  }
+
+  #settle (userId: string, entry: Unsaved): void {
+    clearTimeout(entry.timer)
+    if (this.#unsaved.get(userId) === entry) this.#unsaved.delete(userId)
+    entry.settle()
+  }
+
+  /** The unsaved set as a stored value, for readers while its write is still to happen. */
+  #asStored (entry: Unsaved): StoredValue<TokenSet> {
+    return { value: entry.set, revision: entry.base, staleKey: false }
+  }
+
+  /**
+   * Writes an unsaved set. A record that changed meanwhile but still holds the grant IMS rotated away
+   * (re-encrypted, or marked by an instance that took over the lock) is replaced all the same: ours is
+   * the only set that works. Any other change (a new sign-in, a sign-out) wins, and ours is dropped.
+   * Store errors pass through, and the entry stays for the next try.
+   */
+  async #flushUnsaved (userId: string, entry: Unsaved): Promise<void> {
+    const key = tokenKey(userId)
     try {
-      await this.#o.store.compareAndSet(tokenKey(userId), pending.base, pending.set, recordTtlMs(pending.set, this.#o.now()))
+      for (let attempt = 0; attempt < UNSAVED_WRITE_ATTEMPTS; attempt++) {
+        if (await this.#o.store.compareAndSet(key, entry.base, entry.set, recordTtlMs(entry.set, this.#o.now()))) break
+        let latest: StoredValue<unknown> | undefined
+        try {
+          latest = await this.#o.store.get<unknown>(key)
+        } catch (error) {
+          if (!(error instanceof StoreRecordError) || error.revision === undefined) throw error
+          latest = { value: undefined, revision: error.revision, staleKey: false }
+        }
+        if (latest === undefined) break
+        const holdsSpent = entry.spentRefreshToken !== undefined && isTokenSet(latest.value) && latest.value.refreshToken === entry.spentRefreshToken
+        if (!holdsSpent && latest.value !== undefined) break
+        entry.base = latest.revision
+        if (attempt === UNSAVED_WRITE_ATTEMPTS - 1) return
+      }
     } catch (error) {
       throw storeUnavailable(undefined, error)
     }
-    // Written, or the record changed meanwhile (a new sign-in wins): either way it is settled.
-    this.#unsaved.delete(userId)
+    this.#settle(userId, entry)
   }
 }
+
+interface Unsaved {
+  /** The revision the set replaces: the record as it was when the refresh began (marked). */
+  base: string
+  set: TokenSet
+  /** The refresh token IMS rotated away: a record still holding it is ours to replace. */
+  spentRefreshToken: string | undefined
+  settled: Promise<void>
+  settle: () => void
+  timer: NodeJS.Timeout | undefined
+}
+
+/** Compare-and-set tries per write of an unsaved set before waiting for the next retry. */
+const UNSAVED_WRITE_ATTEMPTS = 4

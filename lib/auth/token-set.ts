@@ -33,6 +33,17 @@ export interface TokenSet {
   signIns?: SignInEntry[]
   /** Grants of earlier sign-ins that a later one replaced: still live at IMS, revoked at sign-out. */
   retiredGrants?: RetiredGrant[]
+  /**
+   * Written just before the refresh token is spent (see TokenManager): an instance that finds a
+   * refresh of someone else's here knows that its result may exist and not be stored yet.
+   */
+  refreshing?: RefreshIntent
+}
+
+/** A refresh under way: which one (random, per refresh) and when it began (the writer's clock). */
+export interface RefreshIntent {
+  id: string
+  at: number
 }
 
 /** One sign-in of the user, as the token record remembers it. */
@@ -252,7 +263,14 @@ export function isTokenSet (value: unknown): value is TokenSet {
     (v.refreshExpiresAt === undefined || finite(v.refreshExpiresAt)) &&
     (v.renewalCheckedAt === undefined || finite(v.renewalCheckedAt)) &&
     (v.signIns === undefined || (Array.isArray(v.signIns) && v.signIns.every(isSignInEntry))) &&
-    (v.retiredGrants === undefined || (Array.isArray(v.retiredGrants) && v.retiredGrants.every(isRetiredGrant)))
+    (v.retiredGrants === undefined || (Array.isArray(v.retiredGrants) && v.retiredGrants.every(isRetiredGrant))) &&
+    (v.refreshing === undefined || isRefreshIntent(v.refreshing))
+}
+
+function isRefreshIntent (value: unknown): value is RefreshIntent {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Record<string, unknown>
+  return nonEmptyString(v.id) && finite(v.at)
 }
 
 function isSignInEntry (value: unknown): value is SignInEntry {

@@ -104,10 +104,18 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
       }
       const hit = decrypted.get(key)
       if (hit !== undefined && hit.revision === raw) return hit as StoredValue<T>
-      const envelope = parseEnvelope(key, raw)
-      const plaintext = open(key, envelope, keyFor(key, envelope))
+      let value: T
+      let envelope: Envelope
+      try {
+        envelope = parseEnvelope(key, raw)
+        value = unwrap(key, open(key, envelope, keyFor(key, envelope))).v as T
+      } catch (error) {
+        // The caller may remove the unreadable record, but only while it is still this one.
+        if (error instanceof StoreRecordError) throw error.withRevision(raw)
+        /* c8 ignore next */
+        throw error
+      }
       // Frozen: one object is handed to every reader of this revision, so none may change it.
-      const value = unwrap(key, plaintext).v as T
       const stored: StoredValue<T> = Object.freeze({ value: freezeShallow(value), revision: raw, staleKey: envelope.keyId !== current.id })
       remember(key, stored)
       return stored

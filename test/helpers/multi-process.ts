@@ -19,6 +19,10 @@ import { COOKIE_SECRET } from './setup.js'
 
 const ACCESS_TOKEN_SECONDS = 3
 const LOCK_TTL_MS = 300
+/** After a failed refresh, how long the whole fleet leaves IMS alone. */
+const FAILURE_COOLDOWN_MS = 600
+/** How long an instance gives a refresh that another left unstored before spending its token (2 × the lock TTL). */
+const UNSTORED_GRACE_MS = 2 * LOCK_TTL_MS
 const OPERATION_TIMEOUT_MS = 500
 const EMAIL = 'ada@example.com'
 const SUB = 'ADA0000000000000000000000@AdobeID'
@@ -86,7 +90,7 @@ export async function multiProcessSuite (deployment: Deployment): Promise<void> 
     refreshMarginSeconds: 0,
     httpTimeoutMs: 3000,
     // Far shorter than the slow refresh below: only renewal keeps the lock.
-    refreshLock: { lockTtlMs: LOCK_TTL_MS, waitForPeerMs: 5000, pollIntervalMs: 25 }
+    refreshLock: { lockTtlMs: LOCK_TTL_MS, waitForPeerMs: 5000, pollIntervalMs: 25, failureCooldownMs: FAILURE_COOLDOWN_MS }
   }
 
   async function startWorker (name: string): Promise<Worker> {
@@ -200,6 +204,78 @@ export async function multiProcessSuite (deployment: Deployment): Promise<void> 
     current = [...tokens][0]!
   })
 
+  t.test(`IMS down: the 4 processes together ask it at most once per failure cooldown (${FAILURE_COOLDOWN_MS} ms), and answer at once meanwhile`, async (t) => {
+    await untilExpired(current)
+    const before = ims.count('token:refresh_token')
+    ims.fail('token', { status: 503, retryAfter: 1 }, 100_000)
+    const started = performance.now()
+    const answers: Answer[] = []
+    const clients = workers.flatMap((worker) => Array.from({ length: 3 }, async () => {
+      while (performance.now() - started < 3000) {
+        answers.push(await get(worker, '/token', cookie))
+        await sleep(20)
+      }
+    }))
+    await Promise.all(clients)
+    const elapsed = performance.now() - started
+    ims.clearFaults()
+    const attempts = ims.count('token:refresh_token') - before
+    const cooldowns = Math.floor(elapsed / FAILURE_COOLDOWN_MS) + 1
+    t.ok(answers.length > 100, `traffic from every process throughout (${answers.length} requests)`)
+    t.ok(attempts >= 2, `IMS was tried again once a cooldown had passed (${attempts} attempts)`)
+    t.ok(attempts <= cooldowns, `${attempts} IMS attempts in ${elapsed.toFixed(0)} ms: at most one per cooldown for the whole fleet (${cooldowns})`)
+    t.ok(answers.every((answer) => answer.status === 503 && answer.code === 'LR_IMS_UNAVAILABLE'), `503 LR_IMS_UNAVAILABLE for the expired token (${summary(answers)})`)
+    const times = answers.map((answer) => answer.ms).sort((x, y) => x - y)
+    t.ok(times[Math.floor(times.length / 2)]! < 100, `answered at once, not after IMS's retries: the median took ${times[Math.floor(times.length / 2)]!.toFixed(0)} ms`)
+
+    // IMS is back: after the cooldown, one refresh for everybody.
+    await sleep(FAILURE_COOLDOWN_MS)
+    const recovered = await burst(workers, 10, cookie)
+    t.ok(recovered.every((answer) => answer.status === 200), `all 200 once IMS is back (${summary(recovered)})`)
+    t.equal(new Set(recovered.map((answer) => answer.token)).size, 1, 'one new token for all')
+    t.equal(ims.count('token:refresh_token') - before, attempts + 1, 'exactly one more IMS call')
+    current = recovered[0]!.token!
+  })
+
+  t.test(`${deployment.name} ${deployment.outage.describe} while a refresh is at IMS: the rotated tokens are stored once it is back, no invalid_grant, signed in everywhere`, async (t) => {
+    await untilExpired(current)
+    const before = ims.count('token:refresh_token')
+    const errorsBefore = ims.count('token:refresh_token:error')
+    // The refresh reaches IMS, which answers (rotating the refresh token) only once the store is gone.
+    ims.fail('token', { delayMs: 600 })
+    const first = get(workers[0]!, '/token', cookie)
+    const deadline = Date.now() + 5000
+    while (ims.count('token:refresh_token') === before) {
+      if (Date.now() > deadline) throw new Error('the refresh never reached IMS')
+      await sleep(10)
+    }
+    await deployment.outage.begin()
+    const answer = await first
+    t.equal(answer.status, 200, `the process that refreshed answers with the new token (${answer.status} ${answer.code ?? ''})`)
+    t.not(answer.token, current)
+    t.equal(ims.introspect(answer.token!).active, true)
+    // Down for longer than the lock's TTL and the grace: only the kept lock and the mark protect the grant.
+    await sleep(LOCK_TTL_MS + UNSTORED_GRACE_MS)
+    await deployment.outage.end()
+    // Every process, the token expired on all of them: they must find the stored new set, not refresh.
+    const recoveredBy = Date.now() + 10_000
+    let answers: Answer[] = []
+    const reconnecting: Answer[] = []
+    for (;;) {
+      answers = await burst(workers, 5, cookie)
+      if (answers.every((answer) => answer.status === 200) || Date.now() > recoveredBy) break
+      reconnecting.push(...answers)
+      await sleep(100)
+    }
+    t.ok(reconnecting.every((answer) => answer.status === 200 || answer.status === 503), `only 200s and 503s while reconnecting, never a sign-out (${summary(reconnecting)})`)
+    t.ok(answers.every((answer) => answer.status === 200), `every process serves the user (${summary(answers)})`)
+    t.same([...new Set(answers.map((answer) => answer.token))], [answer.token], 'with the token the interrupted refresh got')
+    t.equal(ims.count('token:refresh_token:error') - errorsBefore, 0, 'no invalid_grant: the rotated-away refresh token was never spent again')
+    t.equal(ims.count('token:refresh_token') - before, 1, 'one refresh in all')
+    t.equal(ims.activeRefreshTokens(SUB).length, 1, 'one live grant')
+    current = answer.token!
+  })
+
   t.test('a process killed (SIGKILL) while holding the lock: the others take over after the lock TTL and the user stays signed in', async (t) => {
     const victim = workers[3]!
     const survivors = workers.slice(0, 3)
@@ -230,7 +306,8 @@ export async function multiProcessSuite (deployment: Deployment): Promise<void> 
     t.not(token, current)
     t.equal(ims.introspect(token!).active, true)
     const waited = performance.now() - killedAt
-    t.ok(waited < LOCK_TTL_MS + 1000, `the survivors were held up by at most about the lock TTL (${waited.toFixed(0)} ms)`)
+    // The victim's mark in the record holds its token back for the grace: its result might be stored yet.
+    t.ok(waited < LOCK_TTL_MS + UNSTORED_GRACE_MS + 1000, `the survivors were held up by at most about the lock TTL and the grace (${waited.toFixed(0)} ms)`)
     t.equal(ims.count('token:refresh_token') - before, 2, "the victim's lost call and one survivor's refresh")
     // Let the victim's delayed call run out: IMS drops it, so it neither rotates nor fails anything.
     await sleep(1600 - (performance.now() - killedAt))

@@ -141,11 +141,16 @@ export function connection (pool: Pool, timeoutMs: number): Connection {
     admit(operation)
     try {
       const client = await acquire(operation, urgent)
+      // pg-pool listens for a client's errors only while it is idle: a server that goes away while
+      // this one is checked out but between queries would emit an 'error' nobody handles, and crash
+      // the process. The query in flight, or the next one, reports the failure instead.
+      client.on('error', ignoreCheckedOutError)
       let active: PoolClient | undefined = client
       // Hands the connection back (destroyed when `broken`) and its slot to the next caller.
       const done = (broken?: Error): void => {
         if (active === undefined) return
         active = undefined
+        client.removeListener('error', ignoreCheckedOutError)
         client.release(broken)
         slots.leave()
       }
@@ -210,3 +215,6 @@ function hint (sqlState: string | undefined): string {
 function asError (error: unknown): Error {
   return error instanceof Error ? error : new Error(messageOf(error))
 }
+
+/** See withClient: the failure reaches the caller through its query; the event itself carries nothing more. */
+function ignoreCheckedOutError (): void {}
