@@ -30,10 +30,10 @@ export interface RedisCluster {
   readonly startupNodes: Array<{ host: string, port: number }>
   /**
    * SIGKILLs the master serving `slot` (no shutdown, no save), once its replica has acknowledged
-   * every write so far, so the crash loses nothing in flight. Resolves when that replica is master
-   * and every live node reports cluster_state:ok again.
+   * every write so far, so the crash loses nothing in flight. Resolves once it is dead; `promoted`
+   * resolves when its replica is master and every live node reports cluster_state:ok again.
    */
-  killMaster (slot: number): Promise<{ killedPort: number, promotedPort: number }>
+  killMaster (slot: number): Promise<{ killedPort: number, promotedPort: number, promoted: Promise<void> }>
   /** Kills every node and removes the directory. Safe to call twice. */
   stop (): Promise<void>
 }
@@ -84,8 +84,10 @@ export async function startRedisCluster (): Promise<RedisCluster> {
       if (master === undefined || replica === undefined) throw new Error(`redis-cluster helper: no master with a replica serves slot ${slot}`)
       await clusterCommand(master.port, ['WAIT', String(REPLICAS_PER_MASTER), '5000'])
       await kill(members.find((member) => member.port === master.port)!)
-      await settle(members, replica.port)
-      return { killedPort: master.port, promotedPort: replica.port }
+      const promoted = settle(members, replica.port)
+      // Awaited by the caller; until then a rejection must not count as unhandled.
+      promoted.catch(() => {})
+      return { killedPort: master.port, promotedPort: replica.port, promoted }
     },
     stop
   }
