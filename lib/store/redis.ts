@@ -1,6 +1,6 @@
 /**
  * Redis backend (ioredis 5) for deployments with several processes sharing
- * tokens, sessions and refresh locks.
+ * tokens, sessions and refresh locks, on one Redis or on a Redis Cluster.
  *
  *   import { Redis } from 'ioredis'
  *   import { redisBackend } from 'fastify-lightroom-ims/redis'
@@ -12,7 +12,8 @@
  *   lr:<key>                 records (encrypted envelopes only): lr:tokens:<sub>, lr:session:<hash>
  *   lr:lock:<name>           locks, value = a random owner id
  * Record keys starting with `lock:` are refused, so the two can never collide
- * and scan() can skip lock keys by name.
+ * and scan() can skip lock keys by name. On a Cluster a user's keys carry the
+ * user's hash tag (lr:{<tag>}tokens:<sub>): see redis/key-layout.ts.
  *
  * Failure behaviour: every call fails fast. When the client is not `ready`
  * (connecting, reconnecting, closed) it rejects at once instead of sitting in
@@ -29,15 +30,22 @@
  * Only `import type` from ioredis here: it is an optional peer dependency and
  * apps that never import this file must not need it installed.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
-import { ErrorCodes, LightroomConfigError, LightroomError } from '../errors.js'
+import { randomBytes } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+import { LightroomConfigError } from '../errors.js'
 import {
-  LOCK_NAMESPACE, checkLockName, checkRecordKey, checkScanPrefix, localCacheOption, lockTtlFor, messageOf, operationTimeoutOption, ttlFor
+  checkLockName, checkRecordKey, checkScanPrefix, localCacheOption, lockTtlFor, messageOf, operationTimeoutOption, ttlFor
 } from './backend-checks.js'
 import { deadlines } from './deadlines.js'
 import { recentReads } from './recent-reads.js'
+import { RedisBackendError } from './redis/errors.js'
+import { clusterLayout, standaloneLayout } from './redis/key-layout.js'
+import { isCluster, scanKeys } from './redis/scan.js'
+import { scripts, type Script } from './redis/scripts.js'
 import type { BackendLock, StoreBackend } from './types.js'
+
+export { RedisBackendError, type RedisBackendFailure } from './redis/errors.js'
+export { escapeGlob } from './redis/glob.js'
 
 export interface RedisBackendOptions {
   /** Prepended to every key, so one Redis database can serve several apps. Default 'lr:'. */
@@ -53,83 +61,15 @@ export interface RedisBackendOptions {
   localCacheMs?: number
 }
 
-export type RedisBackendFailure = 'not-ready' | 'timeout' | 'command-failed'
-
-/**
- * Every failure of this backend. The message names the operation and never
- * carries a key's value; ioredis's own errors are not attached as `cause`
- * because they carry the command's arguments (the ciphertext).
- */
-export class RedisBackendError extends LightroomError {
-  readonly code = ErrorCodes.REDIS_UNAVAILABLE
-  /** The plugin answers a store it cannot reach with 503 (LR_STORE_UNAVAILABLE). */
-  readonly statusCode = 503
-  readonly reason: RedisBackendFailure
-
-  constructor (reason: RedisBackendFailure, message: string) {
-    super(message)
-    this.name = 'RedisBackendError'
-    this.reason = reason
-  }
-}
-
 const NAME = 'redisBackend'
-/** Keys Redis examines per SCAN call: big enough to be quick, small enough not to block Redis. */
-const SCAN_COUNT = 500
 
-/**
- * Compare-and-set. ARGV: hasExpected ('1' | '0'), expected, value, ttl ('' = none).
- * GET on a missing key is `false` in Lua, which never equals a string.
- */
-const COMPARE_AND_SET = `
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current ~= ARGV[2] then return 0 end
-elseif current then
-  return 0
-end
-if ARGV[4] == '' then
-  redis.call('SET', KEYS[1], ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-end
-return 1
-`
-
-/** Delete only when the value is ARGV[1]: compareAndDelete, and a lock's release by its owner. */
-const COMPARE_AND_DELETE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`
-
-/** Push the expiry out only while ARGV[1] still owns the lock. */
-const COMPARE_AND_EXPIRE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`
-
-interface Script { source: string, sha: string }
-
-function script (source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') }
-}
-
-const scripts = {
-  compareAndSet: script(COMPARE_AND_SET),
-  compareAndDelete: script(COMPARE_AND_DELETE),
-  compareAndExpire: script(COMPARE_AND_EXPIRE)
-}
-
-export function redisBackend (client: Redis, options: RedisBackendOptions = {}): StoreBackend {
+/** `client`: an ioredis `Redis`, or a `Cluster` (every master is scanned; a user's keys share a slot). */
+export function redisBackend (client: Redis | Cluster, options: RedisBackendOptions = {}): StoreBackend {
   checkClient(client)
   const prefix = options.prefix ?? 'lr:'
   if (typeof prefix !== 'string') throw new LightroomConfigError('prefix', 'must be a string such as "lr:"')
   const timeoutMs = operationTimeoutOption(options.operationTimeoutMs)
-  const lockPrefix = prefix + LOCK_NAMESPACE
+  const layout = isCluster(client) ? clusterLayout(prefix) : standaloneLayout(prefix)
   const localCacheMs = localCacheOption(options.localCacheMs)
   const recent = recentReads(localCacheMs)
   const bounded = deadlines(timeoutMs, {
@@ -165,7 +105,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
 
   function recordKey (key: string): string {
     checkRecordKey(NAME, key)
-    return prefix + key
+    return layout.record(key)
   }
 
   function makeLock (redisKey: string, owner: string): BackendLock {
@@ -222,7 +162,7 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
     async tryLock (name, ttlMs) {
       checkLockName(NAME, name)
       const px = lockTtlFor(NAME, ttlMs)
-      const redisKey = lockPrefix + name
+      const redisKey = layout.lock(name)
       // 128 random bits: owners are compared, never guessed.
       const owner = randomBytes(16).toString('base64url')
       let taken: string | null
@@ -242,19 +182,10 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
 
     async * scan (keyPrefix) {
       checkScanPrefix(NAME, keyPrefix)
-      const full = prefix + keyPrefix
-      // MATCH is a glob: a `*`, `?`, `[` or `\` in either prefix must match itself only.
-      const pattern = `${escapeGlob(full)}*`
-      let cursor = '0'
-      do {
-        const [next, keys] = await call('SCAN', async () => await client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT))
-        cursor = next
-        for (const key of keys) {
-          // Lock keys match a keyPrefix such as '' or 'lo'; they are never records.
-          if (key.startsWith(lockPrefix)) continue
-          yield key.slice(prefix.length)
-        }
-      } while (cursor !== '0')
+      for await (const redisKey of scanKeys(client, layout.pattern(keyPrefix), call)) {
+        const key = layout.recordOf(redisKey)
+        if (key !== undefined && key.startsWith(keyPrefix)) yield key
+      }
       // SCAN may list a key twice while Redis resizes its table; the callers
       // (reencryptAll, renewExpiring) handle a key twice harmlessly.
     }
@@ -264,20 +195,21 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
 }
 
 function checkClient (client: unknown): void {
-  const candidate = client as Partial<Record<'get' | 'set' | 'evalsha' | 'eval' | 'scan', unknown>> & { status?: unknown, options?: { keyPrefix?: unknown } } | null
+  type Candidate = Partial<Record<'get' | 'set' | 'evalsha' | 'eval' | 'scan' | 'nodes', unknown>> & {
+    status?: unknown, isCluster?: unknown, options?: { keyPrefix?: unknown, redisOptions?: { keyPrefix?: unknown } }
+  }
+  const candidate = client as Candidate | null
+  // A Cluster is scanned node by node (nodes()), a single Redis with its own SCAN.
+  const methods = ['get', 'set', 'evalsha', 'eval', candidate?.isCluster === true ? 'nodes' : 'scan'] as const
   if (typeof candidate !== 'object' || candidate === null ||
     typeof candidate.status !== 'string' ||
-    (['get', 'set', 'evalsha', 'eval', 'scan'] as const).some((method) => typeof candidate[method] !== 'function')) {
-    throw new LightroomConfigError('client', 'must be an ioredis 5 client (new Redis(url))')
+    methods.some((method) => typeof candidate[method] !== 'function')) {
+    throw new LightroomConfigError('client', 'must be an ioredis 5 client (new Redis(url) or new Cluster(startupNodes))')
   }
   // ioredis adds keyPrefix to commands but not to SCAN's MATCH, and SCAN's
   // answers would come back with it: scan() would find nothing.
-  const keyPrefix = candidate.options?.keyPrefix
+  const keyPrefix = candidate.options?.keyPrefix ?? candidate.options?.redisOptions?.keyPrefix
   if (typeof keyPrefix === 'string' && keyPrefix !== '') {
     throw new LightroomConfigError('client', 'must not use ioredis\'s keyPrefix option; pass redisBackend(client, { prefix }) instead')
   }
-}
-
-export function escapeGlob (text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&')
 }
