@@ -1,7 +1,7 @@
 // The mock IMS for bench/renewal.js, in a process of its own: it gets a core, and what it keeps
 // of every token it issued does not count in the renewing process's memory.
 // Forked with the user ids as a JSON file path; sends { discoveryUrl, origin, clientId,
-// clientSecret } when ready and answers { refreshCalls } to every 'count' message.
+// clientSecret } when ready and answers { refreshCalls, cpuSeconds } to every 'count' message.
 import { createMockIms } from 'fastify-lightroom-ims/testing'
 import { readFileSync } from 'node:fs'
 
@@ -10,7 +10,9 @@ const ims = await createMockIms({ users: subs.map((sub) => ({ sub })), accessTok
 const [client] = ims.clients
 process.send({ discoveryUrl: ims.discoveryUrl, origin: ims.origin, clientId: client.clientId, clientSecret: client.clientSecret })
 process.on('message', (message) => {
-  if (message === 'count') process.send({ refreshCalls: ims.count('token:refresh_token') })
+  if (message !== 'count') return
+  const cpu = process.cpuUsage()
+  process.send({ refreshCalls: ims.count('token:refresh_token'), cpuSeconds: (cpu.user + cpu.system) / 1e6 })
 })
 process.on('disconnect', async () => {
   await ims.close()

@@ -8,7 +8,7 @@ import { fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Agent, request } from 'undici'
@@ -27,10 +27,10 @@ export async function runRenewalBench ({ users = 10_000, maxPerSecond = 500, con
   writeFileSync(join(dir, 'users.json'), JSON.stringify(subs))
   const child = fork(`${here}renewal-ims.js`, [join(dir, 'users.json')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const [ims] = await once(child, 'message')
-  const refreshCalls = async () => {
+  const imsStats = async () => {
     child.send('count')
     const [answer] = await once(child, 'message')
-    return answer.refreshCalls
+    return answer
   }
   const agent = new Agent({ connections: 32 })
   const backend = memoryBackend()
@@ -50,7 +50,8 @@ export async function runRenewalBench ({ users = 10_000, maxPerSecond = 500, con
 
     globalThis.gc?.()
     const heapStart = process.memoryUsage().heapUsed
-    const before = await refreshCalls()
+    const before = await imsStats()
+    const cpuBefore = process.cpuUsage()
     const rss = []
     const sample = () => rss.push(process.memoryUsage().rss)
     sample()
@@ -58,11 +59,13 @@ export async function runRenewalBench ({ users = 10_000, maxPerSecond = 500, con
     const started = performance.now()
     const report = await app.lightroom.renewExpiring({ maxPerSecond, concurrency })
     const seconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuBefore)
     clearInterval(sampler)
     sample()
     globalThis.gc?.()
     const heapEnd = process.memoryUsage().heapUsed
     if (!report.completed || report.renewed !== users) throw new Error(`renewal incomplete: ${JSON.stringify(report)}`)
+    const after = await imsStats()
     const idealSeconds = users / maxPerSecond
     const mb = (bytes) => Math.round(bytes / 2 ** 20)
     return {
@@ -77,7 +80,12 @@ export async function runRenewalBench ({ users = 10_000, maxPerSecond = 500, con
       rssEndMB: mb(rss.at(-1)),
       // With --expose-gc: live heap before and after, garbage collected (what the run kept).
       ...(globalThis.gc === undefined ? {} : { heapStartMB: mb(heapStart), heapEndMB: mb(heapEnd) }),
-      imsCalls: (await refreshCalls()) - before
+      imsCalls: (after.refreshCalls - before.refreshCalls),
+      // CPU seconds each side spent during the run: on a loaded machine, a run well over the ideal
+      // with these far below the wall time was starved of CPU, not held back by the pacing.
+      appCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
+      imsCpuSeconds: Number((after.cpuSeconds - before.cpuSeconds).toFixed(2)),
+      loadAverage: Number(loadavg()[0].toFixed(1))
     }
   } finally {
     await app.close()
