@@ -7,11 +7,12 @@ export { memoryBackend } from './lib/store/memory.js'
 export type { StoreBackend, BackendLock, TokenStore, StoredValue, EncryptionKey, EncryptedStoreOptions } from './lib/store/types.js'
 export {
   ErrorCodes, LightroomError, LightroomAuthError, LightroomConfigError, StoreRecordError, ImsError, LightroomApiError,
-  LightroomNotEntitledError, LightroomAlreadyExistsError, LightroomInputError, errorBody
+  LightroomNotEntitledError, LightroomAlreadyExistsError, LightroomInputError, LightroomBatchError, errorBody
 } from './lib/errors.js'
 export type { LightroomErrorCode, LightroomAuthErrorCode, LightroomApiClientCode, ErrorBody } from './lib/errors.js'
 export type { TokenSet } from './lib/auth/token-set.js'
-export type { GetOptions, RenewReport, TokenEvents, RefreshReason } from './lib/auth/token-manager.js'
+export type { GetOptions, RenewOptions, RenewReport, TokenEvents, RefreshReason } from './lib/auth/token-manager.js'
+export type { BatchOptions, BatchOutcome, ReencryptReport } from './lib/batch/types.js'
 export type { ProviderMetadata } from './lib/ims/discovery.js'
 export { CHANNELS as diagnosticsChannels } from './lib/diagnostics/channels.js'
 export type { SignInContext, RefreshContext, ImsRequestContext, LightroomRequestContext, StoreContext } from './lib/diagnostics/channels.js'

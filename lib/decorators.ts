@@ -1,6 +1,7 @@
 /** The request decorators and `app.lightroom`: thin doors onto the services. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { renewExpiring } from './auth/renewal.js'
+import { reencryptAll } from './store/reencrypt-all.js'
 import { TOKEN_PREFIX } from './auth/token-records.js'
 import { SESSION_PREFIX } from './auth/session.js'
 import type { GetOptions } from './auth/token-types.js'
@@ -38,9 +39,9 @@ export function lightroomDecorator (ctx: PluginContext): LightroomDecorator {
     requireLogin: requireLoginHandler(ctx.currentUser, ctx.loginPath),
     loginUrl: ctx.loginPath,
     logoutUrl: () => `${ctx.routeBase}/logout`,
-    renewExpiring: async (renew) => await renewExpiring(tokens, store, ctx.now, (renew?.olderThanSeconds ?? options.renewRefreshAfterMs / 1000) * 1000, ctx.log),
+    renewExpiring: async (renew) => await renewExpiring(tokens, store, ctx.now, options.renewRefreshAfterMs, ctx.log, renew),
     signOut: async (userId) => { await tokens.signOut(userId) },
-    reencryptAll: async () => await store.reencryptAll([TOKEN_PREFIX, SESSION_PREFIX]),
+    reencryptAll: async (batch) => await reencryptAll(store, [TOKEN_PREFIX, SESSION_PREFIX], ctx.log, batch),
     events: tokens.events,
     provider: Object.freeze({ ...ctx.provider })
   }

@@ -37,6 +37,8 @@ export const ErrorCodes = Object.freeze({
   REDIS_UNAVAILABLE: 'LR_REDIS_UNAVAILABLE',
   /** The PostgreSQL backend could not complete a call (down, hung, pool exhausted, missing table). */
   POSTGRES_UNAVAILABLE: 'LR_POSTGRES_UNAVAILABLE',
+  /** renewExpiring / reencryptAll stopped part-way (the store failed): the error carries what was done. */
+  BATCH_INCOMPLETE: 'LR_BATCH_INCOMPLETE',
   /** A path under routePrefix that is none of our routes (or a wrong method). */
   NOT_FOUND: 'LR_NOT_FOUND',
   /** A malformed request to one of our routes (Fastify's own 4xx, answered without its text). */
@@ -169,6 +171,29 @@ export class ImsError extends LightroomError {
     this.debugId = init.debugId
     this.transient = init.transient
     this.retryAfterSeconds = init.retryAfterSeconds
+  }
+}
+
+/**
+ * A batch job (`renewExpiring`, `reencryptAll`) stopped part-way because the store failed: `report`
+ * holds the counts of what it did before (a rerun picks up where it stopped), `cause` says why.
+ * The status is the cause's (503 for a store that is down).
+ */
+export class LightroomBatchError<Report extends object = object> extends LightroomError {
+  override readonly name = 'LightroomBatchError'
+  readonly code = ErrorCodes.BATCH_INCOMPLETE
+  readonly statusCode: number
+  readonly job: string
+  readonly report: Report
+  override get publicMessage (): string { return 'A batch job stopped before it finished' }
+
+  constructor (job: string, report: Report, cause: unknown) {
+    // The cause's code or class name only: its message may quote a store key or an upstream text.
+    const reason = cause instanceof LightroomError ? cause.code : cause instanceof Error ? cause.name : 'a non-error value thrown'
+    super(`${job} stopped before it finished (${reason}); its report holds what it did`, { cause })
+    this.job = job
+    this.report = report
+    this.statusCode = cause instanceof LightroomError && cause.statusCode >= 500 ? cause.statusCode : 500
   }
 }
 

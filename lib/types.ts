@@ -1,7 +1,8 @@
 /** The decorators the plugin adds, typed by declaration merging on Fastify's own interfaces. */
 import type { EventEmitter } from 'node:events'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { GetOptions, RenewReport, TokenEvents } from './auth/token-types.js'
+import type { GetOptions, RenewOptions, RenewReport, TokenEvents } from './auth/token-types.js'
+import type { BatchOptions, ReencryptReport } from './batch/types.js'
 import type { ProviderMetadata } from './ims/discovery.js'
 import type { LightroomClient } from './lightroom/client.js'
 
@@ -15,14 +16,18 @@ export interface LightroomDecorator {
   loginUrl (returnTo?: string): string
   /** Relative URL of the logout route (POST it from a form). */
   logoutUrl (): string
-  /** Renews every stored grant whose refresh token is older than `olderThanSeconds` (default: the renewRefreshAfterSeconds option). */
-  renewExpiring (options?: { olderThanSeconds?: number }): Promise<RenewReport>
+  /**
+   * Renews every stored grant whose refresh token is older than `olderThanSeconds` (default: the
+   * renewRefreshAfterSeconds option): `concurrency` users at once, `maxPerSecond` IMS calls, stops on
+   * `signal`. Safe on every instance at once. A store failure rejects with LightroomBatchError (`report`).
+   */
+  renewExpiring (options?: RenewOptions): Promise<RenewReport>
   /** Revokes a user's grant at IMS and deletes their tokens (all their sessions then need a new sign-in). */
   signOut (userId: string): Promise<void>
   /** A Lightroom API client acting for a user (background jobs): tokens from tokenFor, one forced refresh on a 401. */
   api (userId: string): LightroomClient
   /** Rewrites every token and session record under the current (first) encryption key; resumable. Run after adding a key. */
-  reencryptAll (): Promise<{ scanned: number, reencrypted: number, failed: number }>
+  reencryptAll (options?: BatchOptions<ReencryptReport>): Promise<ReencryptReport>
   /** refresh, logout, refreshFailed, signIn: for metrics and audit logs; payloads never contain tokens. */
   readonly events: EventEmitter<TokenEvents>
   /** The validated discovery metadata. */

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import * as pkg from '../index.js'
 import { RedisBackendError } from '../lib/store/redis.js'
 import { PostgresBackendError } from '../lib/store/postgres.js'
-import { ErrorCodes, ImsError, LightroomApiError, LightroomAuthError, LightroomConfigError, LightroomError, StoreRecordError, errorBody } from '../index.js'
+import { ErrorCodes, ImsError, LightroomApiError, LightroomAuthError, LightroomBatchError, LightroomConfigError, LightroomError, StoreRecordError, errorBody } from '../index.js'
 
 test('every error class is a LightroomError with a stable code from ErrorCodes and a status', async (t) => {
   const errors: Array<[LightroomError, string]> = [
@@ -12,7 +12,8 @@ test('every error class is a LightroomError with a stable code from ErrorCodes a
     [new ImsError({ error: 'invalid_grant', status: 400, transient: false }), ErrorCodes.IMS_REQUEST_FAILED],
     [new LightroomApiError({ statusCode: 403, lightroomCode: '403003', path: '/v2/account', transient: false }), ErrorCodes.API_ERROR],
     [new RedisBackendError('timeout', 'GET timed out'), ErrorCodes.REDIS_UNAVAILABLE],
-    [new PostgresBackendError('unavailable', 'the database is down'), ErrorCodes.POSTGRES_UNAVAILABLE]
+    [new PostgresBackendError('unavailable', 'the database is down'), ErrorCodes.POSTGRES_UNAVAILABLE],
+    [new LightroomBatchError('renewExpiring', { renewed: 3 }, new RedisBackendError('timeout', 'GET timed out')), ErrorCodes.BATCH_INCOMPLETE]
   ]
   for (const [error, code] of errors) {
     t.ok(error instanceof LightroomError, `${error.name} is a LightroomError`)

@@ -207,10 +207,10 @@ test('renewExpiring renews every grant older than the threshold and reports coun
   clock.advance(8 * DAY)
   h.ims.revokeConsent('u3@AdobeID')
   const report = await h.app.lightroom.renewExpiring({ olderThanSeconds: 7 * 86400 })
-  t.same(report, { scanned: 3, renewed: 2, failed: 0, loggedOut: 1 })
+  t.same(report, { scanned: 3, renewed: 2, busy: 0, failed: 0, loggedOut: 1, completed: true, aborted: false })
   t.equal(h.ims.count('token:refresh_token'), 3)
   const again = await h.app.lightroom.renewExpiring()
-  t.same(again, { scanned: 2, renewed: 0, failed: 0, loggedOut: 0 }, 'fresh grants are left alone (the signed-out user is not a grant)')
+  t.same(again, { scanned: 2, renewed: 0, busy: 0, failed: 0, loggedOut: 0, completed: true, aborted: false }, 'fresh grants are left alone (the signed-out user is not a grant)')
 })
 
 test('tokenFor serves background jobs with the same guarantees', async (t) => {

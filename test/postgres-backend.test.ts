@@ -459,13 +459,13 @@ async function main (): Promise<void> {
 
     const after = await harness({ backend, sharedIms: before.ims, plugin: { cookieSecret: COOKIE_SECRET, store: encryptedStore(backend, { keys: [KEY_B, KEY_A] }) } })
     t.teardown(after.close)
-    t.same(await after.app.lightroom.reencryptAll(), { scanned: 4, reencrypted: 4, failed: 0 })
+    t.same(await after.app.lightroom.reencryptAll(), { scanned: 4, reencrypted: 4, failed: 0, completed: true, aborted: false })
     const rotated = await rawRecords(backend)
     t.same([...rotated.keys()].sort(), [...raw.keys()].sort(), 'the same records')
     t.ok([...rotated.values()].every((value) => value.startsWith('v1.b.')), 'every row names key B')
     const tokenRow = (await rows(table)).find((row) => row.key === tokenKey('u1@AdobeID'))
     t.ok(tokenRow!.ttl! > 13 * 86_400_000, `the records keep their expiry (${tokenRow!.ttl} ms left)`)
-    t.same(await after.app.lightroom.reencryptAll(), { scanned: 4, reencrypted: 0, failed: 0 }, 'a second run has nothing to do')
+    t.same(await after.app.lightroom.reencryptAll(), { scanned: 4, reencrypted: 0, failed: 0, completed: true, aborted: false }, 'a second run has nothing to do')
     for (const cookie of cookies) {
       t.equal((await after.app.inject({ url: '/token', headers: { cookie } })).statusCode, 200, 'sessions survive the rotation')
     }

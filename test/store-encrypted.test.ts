@@ -182,14 +182,14 @@ test('authentic plaintext that is not our JSON wrapper is bad-json', async (t) =
   }
 })
 
-test('backend errors pass through untouched', async (t) => {
+test('backend errors pass through untouched (reencryptAll: as the cause of its LightroomBatchError)', async (t) => {
   const down = new Error('connect ECONNREFUSED 127.0.0.1:6379')
   const inner = memoryBackend()
   await inner.set('tokens:alice', 'anything')
   const backend: StoreBackend = { ...inner, get: async () => { throw down } }
   const store = encryptedStore(backend, { keys: [A] })
   await t.rejects(store.get('tokens:alice'), down)
-  await t.rejects(store.reencryptAll(), down)
+  await t.rejects(store.reencryptAll(), { code: 'LR_BATCH_INCOMPLETE', cause: down, report: { scanned: 1, reencrypted: 0, completed: false } })
   try {
     await store.get('tokens:alice')
   } catch (err) {
@@ -283,7 +283,7 @@ test('reencryptAll moves old-key records to the current key and counts what it d
 
   const store = encryptedStore(backend, { keys: [B, A] })
   const tokens5 = await backend.get('tokens:5')
-  t.same(await store.reencryptAll('tokens:'), { scanned: 6, reencrypted: 2, failed: 3 })
+  t.same(await store.reencryptAll('tokens:'), { scanned: 6, reencrypted: 2, failed: 3, completed: true, aborted: false })
   for (const key of ['tokens:1', 'tokens:2', 'tokens:3']) t.match(await backend.get(key), /^v1\.B\./, key)
   t.same((await store.get('tokens:1'))?.value, { n: 1 })
   t.same((await store.get('tokens:2'))?.value, { n: 2 })
@@ -293,10 +293,10 @@ test('reencryptAll moves old-key records to the current key and counts what it d
   t.match(await backend.get('sessions:1'), /^v1\.A\./, 'outside the prefix: untouched')
 
   const current = await backend.get('tokens:3')
-  t.same(await store.reencryptAll('tokens:'), { scanned: 6, reencrypted: 0, failed: 3 }, 'a rerun only meets the unreadable ones')
+  t.same(await store.reencryptAll('tokens:'), { scanned: 6, reencrypted: 0, failed: 3, completed: true, aborted: false }, 'a rerun only meets the unreadable ones')
   t.equal(await backend.get('tokens:3'), current, 'current-key records are not rewritten')
 
-  t.same(await store.reencryptAll(), { scanned: 7, reencrypted: 1, failed: 3 }, 'the default prefix covers everything')
+  t.same(await store.reencryptAll(), { scanned: 7, reencrypted: 1, failed: 3, completed: true, aborted: false }, 'the default prefix covers everything')
   t.match(await backend.get('sessions:1'), /^v1\.B\./)
 })
 
@@ -310,7 +310,7 @@ test('reencryptAll keeps each record\'s remaining life', async (t) => {
   clock.advance(20_000)
 
   const store = encryptedStore(backend, { keys: [B, A] })
-  t.same(await store.reencryptAll(), { scanned: 2, reencrypted: 2, failed: 0 })
+  t.same(await store.reencryptAll(), { scanned: 2, reencrypted: 2, failed: 0, completed: true, aborted: false })
   t.match(await backend.get('tokens:short'), /^v1\.B\./)
   clock.advance(39_999)
   t.ok(await store.get('tokens:short'), 'alive until its original expiry')
@@ -329,7 +329,7 @@ test('reencryptAll leaves alone a record already past its own expiry', async (t)
   const raw = await backend.get('tokens:alice')
   // The backend's clock lags the application's: it has not dropped the record yet.
   appClock.advance(1000)
-  t.same(await encryptedStore(backend, { keys: [B, A] }).reencryptAll(), { scanned: 1, reencrypted: 0, failed: 0 })
+  t.same(await encryptedStore(backend, { keys: [B, A] }).reencryptAll(), { scanned: 1, reencrypted: 0, failed: 0, completed: true, aborted: false })
   t.equal(await backend.get('tokens:alice'), raw)
 })
 
@@ -350,7 +350,7 @@ test('reencryptAll lets a concurrent writer win and skips records deleted meanwh
     }
   }
   const store = encryptedStore(backend, { keys: [B, A] })
-  t.same(await store.reencryptAll(), { scanned: 2, reencrypted: 0, failed: 0 })
+  t.same(await store.reencryptAll(), { scanned: 2, reencrypted: 0, failed: 0, completed: true, aborted: false })
   t.same((await store.get('tokens:alice'))?.value, { n: 2 }, 'the concurrent write survives')
 })
 

@@ -2,7 +2,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expect, test } from 'tstyche'
 import lrImsPlugin, {
   encryptedStore, memoryBackend, LightroomAuthError, LightroomClient,
-  type AddToAlbumResult, type LightroomAlbum, type LightroomAsset, type LightroomImsOptions, type Rendition, type TokenStore
+  type AddToAlbumResult, type ReencryptReport, type RenewReport, type LightroomAlbum, type LightroomAsset, type LightroomImsOptions, type Rendition, type TokenStore
 } from '../index.js'
 import { createMockIms, testingHooks, type MockIms } from '../lib/testing/index.js'
 
@@ -40,7 +40,12 @@ test('app.lightroom holds what works without a request', () => {
   expect(app.lightroom.tokenFor('user@AdobeID')).type.toBe<Promise<string>>()
   expect(app.lightroom.requireLogin).type.toBe<(request: FastifyRequest, reply: FastifyReply) => Promise<void>>()
   expect(app.lightroom.loginUrl('/back')).type.toBe<string>()
-  expect(app.lightroom.renewExpiring({ olderThanSeconds: 86400 })).type.toBe<Promise<{ scanned: number, renewed: number, failed: number, loggedOut: number }>>()
+  expect(app.lightroom.renewExpiring({ olderThanSeconds: 86400 })).type.toBe<Promise<RenewReport>>()
+  expect(app.lightroom.renewExpiring()).type.toBe<Promise<RenewReport>>()
+  expect(app.lightroom.renewExpiring).type.toBeCallableWith({ concurrency: 8, maxPerSecond: 50, signal: AbortSignal.timeout(1000), onProgress: (report: RenewReport) => { report.renewed.toFixed() } })
+  expect(app.lightroom.renewExpiring).type.not.toBeCallableWith({ concurrency: '8' })
+  expect(app.lightroom.reencryptAll({ concurrency: 2 })).type.toBe<Promise<ReencryptReport>>()
+  expect(app.lightroom.reencryptAll).type.not.toBeCallableWith({ maxPerSecond: 5 })
   app.get('/admin', { preHandler: app.lightroom.requireLogin }, async () => 'ok')
 })
 

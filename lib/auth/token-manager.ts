@@ -13,7 +13,7 @@ import { retiredRefreshTokens } from './sign-ins.js'
 import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
 import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
 
-export type { GetOptions, ImsCalls, RefreshReason, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
+export type { GetOptions, ImsCalls, RefreshReason, RenewOptions, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
 
 export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 
@@ -143,6 +143,49 @@ export class TokenManager {
       if (set === undefined) throw loginRequired()
     }
     return await this.#ensureFresh(set, { ...options, log })
+  }
+
+  /**
+   * The renewal job's refresh of a grant it read as `seen`, through the same locked path as every
+   * refresh, but never waiting: a user someone is refreshing right now (a request here, a peer
+   * process) is left to them ('busy'), and one whose tokens changed since `seen` was read is not
+   * refreshed again ('current'). 'unchanged': IMS failed and the old tokens still work.
+   */
+  async renew (seen: TokenSet, log: FastifyBaseLogger = this.#o.log): Promise<'renewed' | 'busy' | 'current' | 'unchanged'> {
+    const { userId } = seen
+    if (this.#inflight.has(userId)) return 'busy'
+    let lock: BackendLock | undefined
+    try {
+      lock = await this.#o.store.tryLock(`refresh:${userId}`, this.#o.lockTtlMs)
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
+    }
+    if (lock === undefined) return 'busy'
+    // #refreshHoldingLock releases the lock once it has it; every way out before that releases here.
+    let handedOver = false
+    try {
+      // A request of this process may have started a refresh while we took the lock.
+      if (this.#inflight.has(userId)) return 'busy'
+      // Re-read under the lock: a peer may have renewed the grant since the job read it.
+      const current = await this.#records.read(userId)
+      if (current === undefined) throw loginRequired()
+      if (current.value.accessToken !== seen.accessToken || current.value.refreshToken !== seen.refreshToken) return 'current'
+      handedOver = true
+      let heldBack = false
+      const flight = traced(refreshChannel, { userId, reason: 'forced' as const }, async () => {
+        const outcome = await this.#refreshHoldingLock(userId, 'forced', { rejectedAccessToken: seen.accessToken, log }, lock)
+        if (outcome !== HELD_BACK) return outcome
+        // Another instance's refresh may still be storing its result: the job leaves the user to it.
+        heldBack = true
+        throw imsUnavailable('Another instance\'s refresh of this user may still be being stored; try again shortly')
+      }).finally(() => { this.#inflight.delete(userId) })
+      this.#inflight.set(userId, flight)
+      const after = await flight.catch((error: unknown) => { if (heldBack) return undefined; throw error })
+      if (after === undefined) return 'busy'
+      return after.accessToken !== seen.accessToken || after.refreshToken !== seen.refreshToken ? 'renewed' : 'unchanged'
+    } finally {
+      if (!handedOver) await lock.release().catch(() => {})
+    }
   }
 
   #isUsable (set: TokenSet): boolean {

@@ -1,5 +1,6 @@
 /** The shapes the token manager is built from and reports with. */
 import type { FastifyBaseLogger } from 'fastify'
+import type { BatchOptions, BatchOutcome } from '../batch/types.js'
 import type { TokenStore } from '../store/types.js'
 
 /** The IMS calls the manager makes; ImsClient implements them. */
@@ -50,4 +51,23 @@ export interface GetOptions {
   rejectedAccessToken?: string
 }
 
-export interface RenewReport { scanned: number, renewed: number, failed: number, loggedOut: number }
+/** renewExpiring's counts. Users with young grants are scanned and left alone: a rerun is cheap. */
+export interface RenewReport extends BatchOutcome {
+  /** Token records read. */
+  scanned: number
+  /** Grants this run renewed (one IMS refresh each). */
+  renewed: number
+  /** Left to someone else: a request or a peer process was refreshing the user, or had just renewed them. */
+  busy: number
+  /** IMS failed (the old tokens still work; the next run tries again). */
+  failed: number
+  /** The grant was gone at IMS (revoked, expired): the user must sign in again. */
+  loggedOut: number
+}
+
+export interface RenewOptions extends BatchOptions<RenewReport> {
+  /** Renew grants whose refresh token is at least this old (default: the renewRefreshAfterSeconds option). */
+  olderThanSeconds?: number
+  /** At most this many IMS refreshes started per second, evenly spaced (default: no cap). Per process. */
+  maxPerSecond?: number
+}

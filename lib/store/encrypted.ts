@@ -10,6 +10,9 @@
  * remaining TTL, and re-encryption must not extend or drop it.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { checkBatchOptions } from '../batch/options.js'
+import { runBatch } from '../batch/run-batch.js'
+import type { ReencryptReport } from '../batch/types.js'
 import { LightroomConfigError, StoreRecordError } from '../errors.js'
 import { keyPrefix, storeChannel, traced } from '../diagnostics/channels.js'
 import { importKeys, KEY_ID, type ImportedKey } from './keys.js'
@@ -154,39 +157,39 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
       return await traced(storeChannel, { operation: 'tryLock', keyPrefix: keyPrefix(name) }, () => backend.tryLock(name, ttlMs))
     },
 
-    async reencryptAll (prefixes = '') {
-      let scanned = 0
-      let reencrypted = 0
-      let failed = 0
-      for await (const key of scanAll(backend, typeof prefixes === 'string' ? [prefixes] : prefixes)) {
-        scanned++
+    async reencryptAll (prefixes = '', options) {
+      const batch = checkBatchOptions<ReencryptReport>(options, [])
+      const report: ReencryptReport = { scanned: 0, reencrypted: 0, failed: 0, completed: false, aborted: false }
+      async function reencryptOne (key: string): Promise<void> {
+        report.scanned++
         const raw = await backend.get(key)
-        if (raw === undefined) continue // deleted since the scan listed it
+        if (raw === undefined) return // deleted since the scan listed it
         let plaintext: Buffer
         let exp: number | null
         try {
           const envelope = parseEnvelope(key, raw)
           // Skipping current-key records without decrypting them is what makes a rerun cheap.
-          if (envelope.keyId === current.id) continue
+          if (envelope.keyId === current.id) return
           plaintext = open(key, envelope, keyFor(key, envelope))
           exp = unwrap(key, plaintext).exp
         } catch (err) {
           // Only an unreadable record is counted and skipped; anything else would be our bug.
           /* c8 ignore next */
           if (!(err instanceof StoreRecordError)) throw err
-          failed++
-          continue
+          report.failed++
+          return
         }
         let ttlMs: number | undefined
         if (exp !== null) {
           ttlMs = exp - Date.now()
-          if (ttlMs <= 0) continue // about to expire anyway: not worth a write
+          if (ttlMs <= 0) return // about to expire anyway: not worth a write
         }
         // The same plaintext (value and absolute expiry) under the current key;
         // if a concurrent writer got there first, its record is already current.
-        if (await backend.compareAndSet(key, raw, seal(key, plaintext), ttlMs)) reencrypted++
+        if (await backend.compareAndSet(key, raw, seal(key, plaintext), ttlMs)) report.reencrypted++
       }
-      return { scanned, reencrypted, failed }
+      const keys = scanAll(backend, typeof prefixes === 'string' ? [prefixes] : prefixes)
+      return await runBatch({ name: 'reencryptAll', keys, report, each: reencryptOne, ...batch })
     }
   }
 }

@@ -3,6 +3,7 @@
  * only (the encrypted envelopes); they never see a token in plaintext.
  * One interface for memory and Redis, so the token manager has one code path.
  */
+import type { BatchOptions, ReencryptReport } from '../batch/types.js'
 
 export interface BackendLock {
   /** Random value proving ownership; only its owner may release or extend. */
@@ -68,9 +69,10 @@ export interface TokenStore {
   tryLock (name: string, ttlMs: number): Promise<BackendLock | undefined>
   /**
    * Rewrite every record under `prefix` (or each of several prefixes, totals added up) whose key is
-   * not the current one. Resumable: already-current records are skipped.
+   * not the current one. Resumable: already-current records are skipped. A backend failure rejects
+   * with LightroomBatchError, whose `report` holds the counts so far.
    */
-  reencryptAll (prefix?: string | readonly string[]): Promise<{ scanned: number, reencrypted: number, failed: number }>
+  reencryptAll (prefix?: string | readonly string[], options?: BatchOptions<ReencryptReport>): Promise<ReencryptReport>
 }
 
 export interface EncryptionKey {
