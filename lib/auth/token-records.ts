@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { StoreRecordError, storeUnavailable } from '../errors.js'
-import type { StoredValue, TokenStore } from '../store/types.js'
+import type { StoredRead, StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
 import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
 import { isTokenSet, type SignInEntry, type TokenSet } from './token-set.js'
@@ -46,19 +46,35 @@ export class TokenRecords {
   async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
     const pending = this.#unsaved.get(userId)
     if (pending !== undefined) await this.#flushUnsaved(userId, pending)
-    let stored: StoredValue<unknown> | undefined
+    let outcome: StoredRead<unknown>
     try {
-      stored = await this.#o.store.get<unknown>(tokenKey(userId))
+      outcome = { readable: true, stored: await this.#o.store.get<unknown>(tokenKey(userId)) }
     } catch (error) {
-      if (error instanceof StoreRecordError) {
-        this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
-        // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
-        // that record is left alone for it. Anything else is beyond repair.
-        if (error.reason !== 'unknown-key') await this.forget(userId, 'corrupt_record')
-        return undefined
-      }
-      throw storeUnavailable(undefined, error)
+      if (!(error instanceof StoreRecordError)) throw storeUnavailable(undefined, error)
+      outcome = { readable: false, error }
     }
+    return await this.#verify(userId, outcome)
+  }
+
+  /**
+   * read() for a record the caller has already fetched (with the session, in one round trip): the
+   * same checks, the same handling of a corrupt record. A refreshed set still waiting to be written
+   * is newer than what was fetched: it is written first and the record read again.
+   */
+  async accept (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined> {
+    if (this.#unsaved.has(userId)) return await this.read(userId)
+    return await this.#verify(userId, outcome)
+  }
+
+  async #verify (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined> {
+    if (!outcome.readable) {
+      this.#o.log.warn({ userId, reason: outcome.error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
+      // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
+      // that record is left alone for it. Anything else is beyond repair.
+      if (outcome.error.reason !== 'unknown-key') await this.forget(userId, 'corrupt_record')
+      return undefined
+    }
+    const stored = outcome.stored
     if (stored === undefined) return undefined
     // The store hands out the same frozen value while a record is unchanged: check its shape once.
     if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>

@@ -190,6 +190,20 @@ export function redisBackend (client: Redis, options: RedisBackendOptions = {}):
       return value
     },
 
+    async getMany (keys) {
+      if (keys.length === 0) return []
+      const redisKeys = keys.map(recordKey)
+      // One begin() for the whole MGET: a local write to any key while it is in flight keeps all
+      // of its answers out of the local cache, exactly as for get().
+      const begun = recent.begin()
+      const values = await call('MGET', async () => await client.mget(redisKeys))
+      return keys.map((key, i) => {
+        const value = values[i] ?? undefined
+        recent.remember(key, value, begun)
+        return value
+      })
+    },
+
     async set (key, value, ttlMs) {
       recent.forget(key)
       const redisKey = recordKey(key)
