@@ -56,7 +56,8 @@ test('https: session and flow cookies are __Host- prefixed, Secure, HttpOnly, Sa
   checkAttributes(t, seen, true)
   const session = seen.find(({ cookie }) => cookie.name === names.session && cookie.value !== '')!.cookie
   t.equal(session.attributes.get('max-age'), String(30 * 86400), 'the session cookie lives as long as its record (30 days)')
-  t.match(session.value, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_+/=-]+$/, 'the session cookie is a signed random id, nothing else')
+  const userPart = Buffer.from(h.ims.users[0]!.sub, 'utf8').toString('base64url')
+  t.match(decodeURIComponent(session.value), new RegExp(`^[A-Za-z0-9_-]{43}\\.${userPart}\\.[A-Za-z0-9_+/=-]+$`), 'the session cookie is a signed random id and the user id, nothing else')
 })
 
 test('plain-http redirect URI (development): no Secure and no __Host- prefix, still HttpOnly and SameSite=Lax, and sign-in works', async (t) => {
