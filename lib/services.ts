@@ -117,7 +117,7 @@ export async function buildServices (fastify: FastifyInstance, options: Resolved
     sessions,
     tokens,
     flows: new FlowRecords(store, now),
-    currentUser: new CurrentUser(sessions, tokens),
+    currentUser: new CurrentUser(sessions, tokens, store),
     now,
     log,
     flowCookies: { ...flowCookieNames(options.secureCookies), options: flowCookieOptions },

@@ -37,11 +37,14 @@ function assertNoSecretsLogged (t: Test, h: Harness): void {
   t.notOk(all.includes(h.ims.clients[0]!.clientSecret), 'the client secret is never logged')
 }
 
-function countingBackend (): StoreBackend & { gets: number } {
+/** Counts round trips to the backend (a get or a getMany is one) and the keys they read. */
+function countingBackend (): StoreBackend & { roundTrips: number, keysRead: number } {
   const inner = memoryBackend()
-  const counted = Object.create(inner) as StoreBackend & { gets: number }
-  counted.gets = 0
-  counted.get = async (key) => { counted.gets++; return await inner.get(key) }
+  const counted = Object.create(inner) as StoreBackend & { roundTrips: number, keysRead: number }
+  counted.roundTrips = 0
+  counted.keysRead = 0
+  counted.get = async (key) => { counted.roundTrips++; counted.keysRead++; return await inner.get(key) }
+  counted.getMany = async (keys) => { counted.roundTrips++; counted.keysRead += keys.length; return await inner.getMany!(keys) }
   return counted
 }
 
@@ -53,12 +56,14 @@ test('a fresh token is returned without any network call, and twice in a request
   })
   t.teardown(h.close)
   const calls = h.ims.count('token')
-  backend.gets = 0
+  backend.roundTrips = 0
+  backend.keysRead = 0
   const response = await h.app.inject({ url: '/twice', headers: { cookie: h.cookie } })
   const [a, b] = response.json()
   t.equal(a, b)
   t.equal(h.ims.count('token'), calls, 'no call to IMS')
-  t.equal(backend.gets, 2, 'one read for the session, one for the tokens')
+  t.equal(backend.roundTrips, 1, 'one round trip for the whole request')
+  t.equal(backend.keysRead, 2, 'reading the session and the tokens together')
 })
 
 test('1,000 concurrent calls for a user whose token expired make exactly one refresh call and all get the new token', async (t) => {

@@ -96,6 +96,8 @@ async function main (): Promise<void> {
       positions.forEach((position, n) => { values[position] = answers[n] ?? null })
     }))
     t.same(values, keys.map((key) => `value of ${key}`), 'each answer back at its position')
+    t.same(await backend.getMany!([...keys, 'tokens:nobody']), [...keys.map((key) => `value of ${key}`), undefined], 'getMany over many users\' slots: one MGET per slot, answers in order')
+    t.same(await backend.getMany!([keys[0]!, keys[1]!]), [`value of ${keys[0]!}`, `value of ${keys[1]!}`], 'and one user\'s session and tokens in one MGET')
   })
 
   t.test('scan sees every record on every master, not one random node\'s', async (t) => {

@@ -8,7 +8,7 @@ import { Signer } from '@fastify/cookie'
 import { randomBytes } from 'node:crypto'
 import { sessionKey } from '../lib/auth/session.js'
 import { Browser, type Page } from './helpers/browser.js'
-import { CALLBACK, LOGIN, LOGOUT, authorizeAs, cookieNames, setCookies, signInUser, type SetCookie } from './helpers/flows.js'
+import { CALLBACK, LOGIN, LOGOUT, authorizeAs, cookieNames, sessionKeyOfCookie, setCookies, signInUser, type SetCookie } from './helpers/flows.js'
 import { APP_ORIGIN, COOKIE_SECRET, harness, type Harness } from './helpers/setup.js'
 
 const DEV_ORIGIN = 'http://localhost:3000'
@@ -56,7 +56,8 @@ test('https: session and flow cookies are __Host- prefixed, Secure, HttpOnly, Sa
   checkAttributes(t, seen, true)
   const session = seen.find(({ cookie }) => cookie.name === names.session && cookie.value !== '')!.cookie
   t.equal(session.attributes.get('max-age'), String(30 * 86400), 'the session cookie lives as long as its record (30 days)')
-  t.match(session.value, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_+/=-]+$/, 'the session cookie is a signed random id, nothing else')
+  const userPart = Buffer.from(h.ims.users[0]!.sub, 'utf8').toString('base64url')
+  t.match(decodeURIComponent(session.value), new RegExp(`^[A-Za-z0-9_-]{43}\\.${userPart}\\.[A-Za-z0-9_+/=-]+$`), 'the session cookie is a signed random id and the user id, nothing else')
 })
 
 test('plain-http redirect URI (development): no Secure and no __Host- prefix, still HttpOnly and SameSite=Lax, and sign-in works', async (t) => {
@@ -104,5 +105,5 @@ test('sign-in always issues a new session id: a planted session cookie is never 
     t.equal(await whoAmI(planted), null, `${what}: the planted cookie is not signed in as anyone`)
   }
   t.equal(await h.backend.get(sessionKey(unusedId)), undefined, 'no record was ever created for the planted id')
-  t.equal(await h.backend.get(sessionKey(attackersOwn.split('.')[0]!)), undefined, 'the attacker\'s planted session was ended, not handed to the victim')
+  t.equal(await h.backend.get(sessionKeyOfCookie(attackersOwn)), undefined, 'the attacker\'s planted session was ended, not handed to the victim')
 })

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
-import type { BackendLock, StoredValue } from '../store/types.js'
+import type { BackendLock, StoredRead, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
 import { ImsHealth } from './ims-health.js'
 import { RefreshIntents } from './refresh-intents.js'
@@ -72,6 +72,11 @@ export class TokenManager {
   /** The user's stored set as it is (no refresh); an unreadable record is logged and treated as absent. */
   async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
     return await this.#records.read(userId)
+  }
+
+  /** read() for a token record fetched together with the session (one round trip): the same checks. */
+  async accept (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined> {
+    return await this.#records.accept(userId, outcome)
   }
 
   /**

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { StoreRecordError, storeUnavailable } from '../errors.js'
-import type { StoredValue, TokenStore } from '../store/types.js'
+import type { StoredRead, StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
 import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
 import { isTokenSet, type RefreshIntent, type SignInEntry, type TokenSet } from './token-set.js'
@@ -61,27 +61,43 @@ export class TokenRecords {
     }
     // A second pass only when a record judged unreadable was replaced while it was being removed.
     for (let pass = 0; ; pass++) {
-      const outcome = await this.#readOnce(userId)
-      if (outcome !== REPLACED) return outcome
+      const verified = await this.#verify(userId, await this.#fetch(userId))
+      if (verified !== REPLACED) return verified
       if (pass > 0) return undefined
     }
   }
 
-  async #readOnce (userId: string): Promise<StoredValue<TokenSet> | undefined | typeof REPLACED> {
-    let stored: StoredValue<unknown> | undefined
+  /**
+   * read() for a record the caller has already fetched (with the session, in one round trip): the
+   * same checks, the same handling of a corrupt record. A refreshed set still waiting to be written
+   * is newer than what was fetched: it is written first and the record read again.
+   */
+  async accept (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined> {
+    if (this.#unsaved.has(userId)) return await this.read(userId)
+    const verified = await this.#verify(userId, outcome)
+    return verified === REPLACED ? await this.read(userId) : verified
+  }
+
+  async #fetch (userId: string): Promise<StoredRead<unknown>> {
     try {
-      stored = await this.#o.store.get<unknown>(tokenKey(userId))
+      return { readable: true, stored: await this.#o.store.get<unknown>(tokenKey(userId)) }
     } catch (error) {
-      if (error instanceof StoreRecordError) {
-        this.#o.log.warn({ userId, reason: error.reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
-        // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
-        // that record is left alone for it. Anything else is beyond repair, but only that very
-        // envelope is removed: a valid record another instance wrote a moment ago stays.
-        if (error.reason === 'unknown-key' || error.revision === undefined) return undefined
-        return await this.forget(userId, 'corrupt_record', error.revision) ? undefined : REPLACED
-      }
-      throw storeUnavailable(undefined, error)
+      if (!(error instanceof StoreRecordError)) throw storeUnavailable(undefined, error)
+      return { readable: false, error }
     }
+  }
+
+  async #verify (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined | typeof REPLACED> {
+    if (!outcome.readable) {
+      const { reason, revision } = outcome.error
+      this.#o.log.warn({ userId, reason }, 'lightroom-ims: stored token record is unreadable; the user must sign in again')
+      // A key id we do not hold may be one a newer instance already has (a rolling key rotation):
+      // that record is left alone for it. Anything else is beyond repair, but only that very
+      // envelope is removed: a valid record another instance wrote a moment ago stays.
+      if (reason === 'unknown-key' || revision === undefined) return undefined
+      return await this.forget(userId, 'corrupt_record', revision) ? undefined : REPLACED
+    }
+    const stored = outcome.stored
     if (stored === undefined) return undefined
     // The store hands out the same frozen value while a record is unchanged: check its shape once.
     if (this.#checked.get(stored.value as object) === userId) return stored as StoredValue<TokenSet>

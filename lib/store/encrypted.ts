@@ -17,7 +17,7 @@ import { LightroomConfigError, StoreRecordError } from '../errors.js'
 import { keyPrefix, storeChannel, traced } from '../diagnostics/channels.js'
 import { importKeys, KEY_ID, type ImportedKey } from './keys.js'
 import { kEncryptsAtRest } from './types.js'
-import type { EncryptedStoreOptions, StoreBackend, StoredValue, TokenStore } from './types.js'
+import type { EncryptedStoreOptions, StoreBackend, StoredRead, StoredValue, TokenStore } from './types.js'
 
 export { generateEncryptionKey, parseEncryptionKeys } from './keys.js'
 
@@ -86,6 +86,31 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
     return key
   }
 
+  /** The value of a raw envelope read from the backend, decrypted unless the cache holds this very revision. */
+  function decode (key: string, raw: string | undefined): StoredValue<unknown> | undefined {
+    if (raw === undefined) {
+      decrypted.delete(key)
+      return undefined
+    }
+    const hit = decrypted.get(key)
+    if (hit !== undefined && hit.revision === raw) return hit
+    let value: unknown
+    let envelope: Envelope
+    try {
+      envelope = parseEnvelope(key, raw)
+      value = unwrap(key, open(key, envelope, keyFor(key, envelope))).v
+    } catch (error) {
+      // The caller may remove the unreadable record, but only while it is still this one.
+      if (error instanceof StoreRecordError) throw error.withRevision(raw)
+      /* c8 ignore next */
+      throw error
+    }
+    // Frozen: one object is handed to every reader of this revision, so none may change it.
+    const stored: StoredValue<unknown> = Object.freeze({ value: freezeShallow(value), revision: raw, staleKey: envelope.keyId !== current.id })
+    remember(key, stored)
+    return stored
+  }
+
   function wrap (value: unknown, ttlMs: number | undefined): string {
     checkTtl(ttlMs)
     const type = typeof value
@@ -101,27 +126,22 @@ export function encryptedStore (backend: StoreBackend, options: EncryptedStoreOp
 
     async get<T> (key: string): Promise<StoredValue<T> | undefined> {
       const raw = await traced(storeChannel, { operation: 'get', keyPrefix: keyPrefix(key) }, () => backend.get(key))
-      if (raw === undefined) {
-        decrypted.delete(key)
-        return undefined
-      }
-      const hit = decrypted.get(key)
-      if (hit !== undefined && hit.revision === raw) return hit as StoredValue<T>
-      let value: T
-      let envelope: Envelope
-      try {
-        envelope = parseEnvelope(key, raw)
-        value = unwrap(key, open(key, envelope, keyFor(key, envelope))).v as T
-      } catch (error) {
-        // The caller may remove the unreadable record, but only while it is still this one.
-        if (error instanceof StoreRecordError) throw error.withRevision(raw)
-        /* c8 ignore next */
-        throw error
-      }
-      // Frozen: one object is handed to every reader of this revision, so none may change it.
-      const stored: StoredValue<T> = Object.freeze({ value: freezeShallow(value), revision: raw, staleKey: envelope.keyId !== current.id })
-      remember(key, stored)
-      return stored
+      return decode(key, raw) as StoredValue<T> | undefined
+    },
+
+    async getMany (keys) {
+      const raws = await traced(storeChannel, { operation: 'getMany', keyPrefix: keys.map(keyPrefix).join(',') }, async () =>
+        backend.getMany !== undefined ? await backend.getMany(keys) : await Promise.all(keys.map(async (key) => await backend.get(key))))
+      return keys.map((key, i): StoredRead<unknown> => {
+        try {
+          return { readable: true, stored: decode(key, raws[i]) }
+        } catch (error) {
+          // Only an unreadable record is this key's own outcome; anything else would be our bug.
+          /* c8 ignore next */
+          if (!(error instanceof StoreRecordError)) throw error
+          return { readable: false, error }
+        }
+      })
     },
 
     peek<T> (key: string): StoredValue<T> | undefined {
@@ -243,6 +263,10 @@ function checkBackend (backend: unknown): void {
     if (typeof (backend as Record<string, unknown>)[method] !== 'function') {
       throw new LightroomConfigError('backend', `must implement ${method}() (see StoreBackend)`)
     }
+  }
+  const { getMany } = backend as Record<string, unknown>
+  if (getMany !== undefined && typeof getMany !== 'function') {
+    throw new LightroomConfigError('backend', 'getMany, when present, must be a function (see StoreBackend)')
   }
 }
 

@@ -88,6 +88,10 @@ export function memoryBackend (options: MemoryBackendOptions = {}): StoreBackend
       return live(records, key)?.value
     },
 
+    async getMany (keys) {
+      return keys.map((key) => live(records, key)?.value)
+    },
+
     async set (key, value, ttlMs) {
       checkTtl(ttlMs)
       write(key, value, ttlMs)

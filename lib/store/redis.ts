@@ -40,6 +40,7 @@ import { deadlines } from './deadlines.js'
 import { recentReads } from './recent-reads.js'
 import { RedisBackendError } from './redis/errors.js'
 import { clusterLayout, standaloneLayout } from './redis/key-layout.js'
+import { groupBySlot } from './redis/key-slot.js'
 import { isCluster, scanKeys } from './redis/scan.js'
 import { scripts, type Script } from './redis/scripts.js'
 import type { BackendLock, StoreBackend } from './types.js'
@@ -69,7 +70,8 @@ export function redisBackend (client: Redis | Cluster, options: RedisBackendOpti
   const prefix = options.prefix ?? 'lr:'
   if (typeof prefix !== 'string') throw new LightroomConfigError('prefix', 'must be a string such as "lr:"')
   const timeoutMs = operationTimeoutOption(options.operationTimeoutMs)
-  const layout = isCluster(client) ? clusterLayout(prefix) : standaloneLayout(prefix)
+  const cluster = isCluster(client)
+  const layout = cluster ? clusterLayout(prefix) : standaloneLayout(prefix)
   const localCacheMs = localCacheOption(options.localCacheMs)
   const recent = recentReads(localCacheMs)
   const bounded = deadlines(timeoutMs, {
@@ -103,6 +105,23 @@ export function redisBackend (client: Redis | Cluster, options: RedisBackendOpti
     })
   }
 
+  /**
+   * One MGET. A Cluster answers one only for keys of one slot: one user's session and tokens share
+   * a slot (hash tags), so the request path stays one command; keys of several slots get one MGET
+   * per slot, in parallel, each answer put back at its key's position.
+   */
+  async function mgetBySlot (redisKeys: string[]): Promise<Array<string | null>> {
+    if (!cluster) return await client.mget(redisKeys)
+    const groups = groupBySlot(redisKeys)
+    if (groups.length === 1) return await client.mget(redisKeys)
+    const values = new Array<string | null>(redisKeys.length).fill(null)
+    await Promise.all(groups.map(async (positions) => {
+      const answers = await client.mget(positions.map((position) => redisKeys[position]!))
+      positions.forEach((position, i) => { values[position] = answers[i] ?? null })
+    }))
+    return values
+  }
+
   function recordKey (key: string): string {
     checkRecordKey(NAME, key)
     return layout.record(key)
@@ -128,6 +147,20 @@ export function redisBackend (client: Redis | Cluster, options: RedisBackendOpti
       const value = (await call('GET', async () => await client.get(redisKey))) ?? undefined
       recent.remember(key, value, begun)
       return value
+    },
+
+    async getMany (keys) {
+      if (keys.length === 0) return []
+      const redisKeys = keys.map(recordKey)
+      // One begin() for the whole MGET: a local write to any key while it is in flight keeps all
+      // of its answers out of the local cache, exactly as for get().
+      const begun = recent.begin()
+      const values = await call('MGET', async () => await mgetBySlot(redisKeys))
+      return keys.map((key, i) => {
+        const value = values[i] ?? undefined
+        recent.remember(key, value, begun)
+        return value
+      })
     },
 
     async set (key, value, ttlMs) {

@@ -5,6 +5,8 @@
  */
 import type { BatchOptions, ReencryptReport } from '../batch/types.js'
 
+import type { StoreRecordError } from '../errors.js'
+
 export interface BackendLock {
   /** Random value proving ownership; only its owner may release or extend. */
   readonly owner: string
@@ -16,6 +18,11 @@ export interface BackendLock {
 
 export interface StoreBackend {
   get (key: string): Promise<string | undefined>
+  /**
+   * Optional: several get()s in one round trip (Redis MGET, one SQL query), answers in the order of
+   * `keys`. Without it, TokenStore.getMany runs the get()s in parallel.
+   */
+  getMany? (keys: readonly string[]): Promise<Array<string | undefined>>
   /**
    * Optional: the same as get, answered synchronously. Only an in-process backend can; it lets a
    * request whose session and tokens are unchanged skip every promise on its way to the token.
@@ -50,12 +57,25 @@ export interface StoredValue<T> {
 
 export const kEncryptsAtRest: unique symbol = Symbol.for('fastify-lightroom-ims.encrypts-at-rest')
 
+/**
+ * One key's answer from TokenStore.getMany: the value (undefined when absent), or, for a record
+ * that cannot be decrypted, the error get() would have thrown, so one bad record fails no other.
+ */
+export type StoredRead<T> =
+  | { readonly readable: true, readonly stored: StoredValue<T> | undefined }
+  | { readonly readable: false, readonly error: StoreRecordError }
+
 /** What the plugin talks to: JSON values in, encrypted envelopes out to the backend. */
 export interface TokenStore {
   readonly [kEncryptsAtRest]: true
   readonly backend: StoreBackend
   /** Throws StoreRecordError for a record that cannot be decrypted; backend errors pass through. */
   get<T> (key: string): Promise<StoredValue<T> | undefined>
+  /**
+   * get() for several keys at once (one round trip when the backend has getMany), in the order of
+   * `keys`. An unreadable record is reported in its own slot; a backend error rejects the whole call.
+   */
+  getMany (keys: readonly string[]): Promise<Array<StoredRead<unknown>>>
   /**
    * The already-decrypted value when the backend answers synchronously and still holds the very
    * envelope it came from; undefined otherwise (then use get). Never decrypts, never throws.

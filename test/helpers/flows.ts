@@ -4,6 +4,7 @@
  * parsing, and scanners for leaked secrets and stack traces.
  */
 import type { FastifyInstance } from 'fastify'
+import { parseSessionCookie } from '../../lib/auth/session.js'
 import type { Browser, Page } from './browser.js'
 import type { Harness } from './setup.js'
 
@@ -15,6 +16,13 @@ export const LOGOUT = '/auth/lightroom/logout'
 export function cookieNames (secure = true): { session: string, state: string, verifier: string } {
   const prefix = secure ? '__Host-' : ''
   return { session: `${prefix}lr_session`, state: `${prefix}lr_oauth_state`, verifier: `${prefix}lr_oauth_verifier` }
+}
+
+/** The store key of a signed session cookie's record (the signature, after the last '.', is not checked here). */
+export function sessionKeyOfCookie (signed: string): string {
+  const parsed = parseSessionCookie(signed.slice(0, signed.lastIndexOf('.')))
+  if (parsed === undefined) throw new Error('not a session cookie')
+  return parsed.key
 }
 
 export interface SetCookie {

@@ -1,4 +1,4 @@
-// Store corruption: a token record (`tokens:<sub>`) or session record (`session:<hash>`) that is
+// Store corruption: a token record (`tokens:<sub>`) or session record (`session:<user>.<hash>`) that is
 // truncated, bit-flipped, moved between users, sealed under a key the app does not hold, or not an
 // envelope at all must read as "signed out": 401 LR_LOGIN_REQUIRED (or a clean sign-out), one
 // warning log line that names the problem but not the record's content, and never a 500.
@@ -7,11 +7,10 @@
 import { test, type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { encryptedStore, type StoreBackend } from '../../index.js'
-import { sessionKey } from '../../lib/auth/session.js'
 import { tokenKey } from '../../lib/auth/token-manager.js'
 import type { TokenSet } from '../../lib/auth/token-set.js'
 import { APP_ORIGIN, harness, type Harness } from './setup.js'
-import { LOGOUT, STACK_TRACE, cookieNames, signInUser } from './flows.js'
+import { LOGOUT, STACK_TRACE, cookieNames, sessionKeyOfCookie, signInUser } from './flows.js'
 
 const ALICE = 'A11CE00000000000000000AA@AdobeID'
 const BOB = 'B0B0000000000000000000BB@AdobeID'
@@ -148,8 +147,8 @@ async function world (target: CorruptionTarget): Promise<World> {
   for (const sub of [ALICE, BOB]) {
     const { browser, cookie } = await signInUser(h, sub)
     cookies[sub] = cookie
-    // The signed cookie is `<id>.<signature>`; the record lives under a hash of the id.
-    sessionKeys[sub] = sessionKey(browser.cookies.get(cookieNames().session)!.split('.')[0]!)
+    // The signed cookie is `<id>.<user>.<signature>`; the record lives under the user and a hash of the id.
+    sessionKeys[sub] = sessionKeyOfCookie(browser.cookies.get(cookieNames().session)!)
   }
   const originals = new Map<string, string>()
   for (const key of [tokenKey(ALICE), tokenKey(BOB), sessionKeys[ALICE]!, sessionKeys[BOB]!]) {

@@ -113,6 +113,18 @@ export function postgresBackend (pool: Pool, options: PostgresBackendOptions = {
       return value
     },
 
+    async getMany (keys) {
+      if (keys.length === 0) return []
+      const begun = recent.begin()
+      const result = await db.query('getMany', sql.getMany, [keys.map(recordKey)])
+      const found = new Map((result.rows as Array<{ key: string, value: string }>).map((row) => [row.key, row.value]))
+      return keys.map((key) => {
+        const value = found.get(key)
+        recent.remember(key, value, begun)
+        return value
+      })
+    },
+
     async set (key, value, ttlMs) {
       const values = [recordKey(key), value, ttl(ttlMs)]
       await write(key, async () => await db.query('set', sql.set, values, true))

@@ -49,7 +49,7 @@ function statement (text: string): Statement {
   return { text }
 }
 
-type StatementName = 'get' | 'set' | 'insertIfAbsent' | 'replaceIfEqual' | 'delete' | 'deleteIfEqual' | 'extendLock' | 'scanFirst' | 'scanAfter' | 'sweep'
+type StatementName = 'get' | 'getMany' | 'set' | 'insertIfAbsent' | 'replaceIfEqual' | 'delete' | 'deleteIfEqual' | 'extendLock' | 'scanFirst' | 'scanAfter' | 'sweep'
 export type Statements = Record<StatementName, Statement>
 
 export function statementsFor (table: string): Statements {
@@ -59,6 +59,8 @@ export function statementsFor (table: string): Statements {
   const expiry = (n: number): string => `now() + $${n}::float8 * interval '1 millisecond'`
   return {
     get: statement(`SELECT value FROM ${t} WHERE key = $1 AND ${live}`),
+    // $1 is a text[]: every key of one request in one query (the primary key's index serves it).
+    getMany: statement(`SELECT key, value FROM ${t} WHERE key = ANY($1::text[]) AND ${live}`),
     set: statement(`INSERT INTO ${t} AS r (key, value, expires_at) VALUES ($1, $2, ${expiry(3)})
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`),
     // "Only when absent", where an expired row counts as absent: compareAndSet(undefined) and tryLock.
