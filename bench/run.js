@@ -15,6 +15,7 @@ import { createServer } from 'node:net'
 import os from 'node:os'
 import { once } from 'node:events'
 import { request } from 'undici'
+import { runRenewalBench } from './renewal.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const DURATION = Number(process.env.BENCH_DURATION ?? 3)
@@ -299,15 +300,27 @@ async function lightroomReport () {
   ]
 }
 
+async function renewalReport () {
+  const r = await runRenewalBench()
+  const heap = r.heapStartMB === undefined ? '' : `; live heap after GC ${r.heapStartMB} → ${r.heapEndMB} MB`
+  return [
+    '| batch job | result |',
+    '| --- | ---: |',
+    `| \`renewExpiring({ maxPerSecond: ${r.maxPerSecond}, concurrency: ${r.concurrency} })\` over ${fmt(r.users)} users, mock IMS in its own process | ${r.seconds} s for an ideal ${r.idealSeconds} s (${r.withinPercent >= 0 ? '+' : ''}${r.withinPercent}%, goal within 15%); ${fmt(r.imsCalls)} IMS refreshes |`,
+    `| RSS during the run: start → peak → end | ${r.rssStartMB} → ${r.rssPeakMB} → ${r.rssEndMB} MB${heap} |`,
+    `| CPU seconds: app, mock IMS | ${r.appCpuSeconds}, ${r.imsCpuSeconds} |`
+  ]
+}
+
 // Each report is an async function returning its Markdown lines, printed in this order after a
-// blank line. Cases that are not request throughput (a batch job, a storm, memory) are appended
-// here, e.g. the renewExpiring batch case of bench/renewal.js.
+// blank line. Cases that are not request throughput (a batch job, a storm, memory) are appended here.
 const reports = {
   throughput,
   storms: stormReport,
   lightroom: lightroomReport,
   signIn: signInReport,
-  memory: memoryReport
+  memory: memoryReport,
+  renewal: renewalReport
 }
 
 const only = process.env.BENCH_ONLY

@@ -17,7 +17,9 @@ function racingBackend (): { backend: StoreBackend, onTokenRead: { next?: (raw: 
     get: async (key) => {
       const raw = await inner.get(key)
       return key === tokenKey(SUB) && onTokenRead.next !== undefined ? await onTokenRead.next(raw) : raw
-    }
+    },
+    // The request path reads the session and the tokens together: the same race there.
+    getMany: async (keys) => await Promise.all(keys.map(async (key) => await backend.get(key)))
   }
   return { backend, onTokenRead }
 }
