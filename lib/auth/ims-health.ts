@@ -57,8 +57,11 @@ export class ImsHealth {
     } catch {
       return 'clear'
     }
-    const until = stored?.value?.until
-    if (stored === undefined || typeof until !== 'number') return 'clear'
+    const written = stored?.value?.until
+    if (stored === undefined || typeof written !== 'number') return 'clear'
+    // Written on another instance's clock: one running ahead must not hold the fleet back for longer
+    // than one cooldown from now.
+    const until = Math.min(written, this.#now() + this.#cooldownMs)
     if (this.#now() < until) {
       this.#downUntil = until
       return 'wait'

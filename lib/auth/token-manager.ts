@@ -5,10 +5,10 @@ import { refreshChannel, traced } from '../diagnostics/channels.js'
 import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
 import type { BackendLock, StoredRead, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
-import { ImsHealth } from './ims-health.js'
+import { ImsHealth, type ImsVerdict } from './ims-health.js'
 import { RefreshIntents } from './refresh-intents.js'
 import { refreshReason } from './refresh-policy.js'
-import { TokenRecords } from './token-records.js'
+import { TokenRecords, type KeptBecause } from './token-records.js'
 import { retiredRefreshTokens } from './sign-ins.js'
 import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
 import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
@@ -18,8 +18,16 @@ export type { GetOptions, ImsCalls, RefreshReason, RenewOptions, RenewReport, To
 export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 
 const FORCED_REFRESH_FLOOR_MS = 30_000
+/** Compare-and-delete tries of a sign-out racing writes of the same record (refreshes, re-encryption) before it gives up, saying so. */
+const SIGN_OUT_ATTEMPTS = 5
 /** A token with less than this left is treated as expired by callers deciding whether to wait. */
 const STILL_VALID_FLOOR_MS = 10_000
+
+const KEPT_MESSAGES: Record<KeptBecause, string> = {
+  'store-failed': 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back',
+  unreadable: 'lightroom-ims: the token record became unreadable during a refresh; keeping the refreshed tokens in memory and writing them over it',
+  'lost-writes': 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands'
+}
 
 /** #refreshHoldingLock: another instance's refresh may have a result still to be stored; wait as for a lock holder. */
 const HELD_BACK = Symbol('held-back')
@@ -108,7 +116,7 @@ export class TokenManager {
    * sign-in it listed, so every session of the user ends, in every browser and on every instance.
    */
   async signOut (userId: string, log: FastifyBaseLogger = this.#o.log): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       const stored = await this.#records.read(userId)
       if (stored === undefined) break
       const { refreshToken } = stored.value
@@ -118,6 +126,8 @@ export class TokenManager {
         await this.#records.deleteSessions((stored.value.signIns ?? []).map((signIn) => signIn.sessionKey))
         break
       }
+      // Never a sign-out reported done that is not: the caller hears the record kept changing.
+      if (attempt >= SIGN_OUT_ATTEMPTS - 1) throw storeUnavailable('The sign-out could not be completed: the user\'s record kept changing; try again')
     }
     log.info({ userId }, 'lightroom-ims: user signed out')
     this.events.emit('logout', { userId, reason: 'signed_out' })
@@ -295,13 +305,14 @@ export class TokenManager {
     }
   }
 
-  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth = 0): Promise<RefreshOutcome> {
+  /** `verdict`: IMS's health as already asked in this refresh (a claimed attempt is not asked for twice). */
+  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth = 0, asked?: ImsVerdict): Promise<RefreshOutcome> {
     const previous = stored.value
     const { userId } = previous
     // The last holder's refresh may have worked without its result being stored yet: give its
     // write time to land rather than spend a refresh token IMS may already have rotated away.
     if (this.#intents.holdsBack(previous.refreshing)) return HELD_BACK
-    const verdict = await this.#health.verdict()
+    const verdict = asked ?? await this.#health.verdict()
     if (verdict === 'wait') return this.#fallback(previous, imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly'))
     // Write-ahead: the record says a refresh is spending its token before it is spent (see
     // refresh-intents.ts). A store that cannot take that mark cannot take the result either.
@@ -312,12 +323,12 @@ export class TokenManager {
       log.warn({ userId }, 'lightroom-ims: the store is unreachable; not refreshing until it is back')
       return this.#fallback(previous, storeUnavailable(undefined, error))
     }
-    if (marked === undefined) return await this.#afterChange(stored, reason, log, depth)
+    if (marked === undefined) return await this.#afterChange(stored, reason, log, depth, verdict)
     let body: Record<string, unknown>
     try {
       body = await this.#o.ims.refresh(previous.refreshToken!)
     } catch (error) {
-      return await this.#onRefreshError(marked, reason, error, log)
+      return await this.#onRefreshError(marked, reason, error, log, verdict)
     }
     if (verdict === 'probe') await this.#health.recovered()
     let next: TokenSet
@@ -335,36 +346,18 @@ export class TokenManager {
       return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
     }
     const refreshed = { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken }
-    let written: boolean
-    try {
-      written = await this.#records.writeRefreshed(userId, marked.revision, next)
-    } catch {
-      // IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
-      // them would sign the user out at the next refresh. Kept in this process, handed out, and
-      // written once the store is back; the lock is held (renewed) until then.
-      log.error({ userId }, 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back')
-      this.#records.keepUnsaved(userId, marked.revision, next, previous.refreshToken)
-      this.events.emit('refresh', refreshed)
-      return next
+    const write = await this.#records.storeRefreshed(userId, marked.revision, next, previous)
+    if (write.kind === 'gone') throw loginRequired()
+    if (write.kind === 'superseded') {
+      // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
+      // and if it needs a refresh itself, that happens here, still under our lock.
+      const { latest } = write
+      return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log, depth + 1, verdict)
     }
-    for (let attempt = 0; !written; attempt++) {
-      const latest = await this.#records.read(userId)
-      if (latest === undefined) throw loginRequired()
-      const sameGrant = latest.value.refreshToken === previous.refreshToken && latest.value.accessToken === previous.accessToken
-      if (!sameGrant) {
-        // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
-        // and if it needs a refresh itself, that happens here, still under our lock.
-        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
-      }
-      if (attempt >= 3) {
-        // Still the grant IMS has just rotated away, yet every write loses: its refresh token must
-        // never be spent again. Our set is the only one that works: kept, and written when one lands.
-        log.error({ userId }, 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands')
-        this.#records.keepUnsaved(userId, latest.revision, next, previous.refreshToken)
-        break
-      }
-      // The same grant, only rewritten (re-encrypted under a new key, say): our set still replaces it.
-      written = await this.#records.writeRefreshed(userId, latest.revision, next)
+    if (write.kind === 'kept') {
+      // IMS has already rotated the grant: these tokens are now the only ones that work. Handed out,
+      // and written once the store takes them; the lock is held (renewed) until then.
+      log.error({ userId, why: write.why }, KEPT_MESSAGES[write.why])
     }
     log.info(refreshed, 'lightroom-ims: tokens refreshed')
     this.events.emit('refresh', refreshed)
@@ -372,16 +365,16 @@ export class TokenManager {
   }
 
   /** The record changed between the re-read and the mark (a sign-in, a re-encryption): decide again from what is there. */
-  async #afterChange (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth: number): Promise<RefreshOutcome> {
+  async #afterChange (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth: number, verdict: ImsVerdict): Promise<RefreshOutcome> {
     const latest = await this.#records.read(stored.value.userId)
     if (latest === undefined) throw loginRequired()
     const replaced = latest.value.accessToken !== stored.value.accessToken
     if (replaced ? this.#isUsable(latest.value) : reason !== 'forced' && this.#isUsable(latest.value)) return latest.value
     if (depth >= 3) return this.#fallback(latest.value, storeUnavailable('The token record kept changing during a refresh; try again'))
-    return await this.#refreshNow(latest, reason, log, depth + 1)
+    return await this.#refreshNow(latest, reason, log, depth + 1, verdict)
   }
 
-  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger): Promise<RefreshOutcome> {
+  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger, verdict: ImsVerdict): Promise<RefreshOutcome> {
     const previous = stored.value
     const { userId } = previous
     const ims = error instanceof ImsError ? error : undefined
@@ -394,6 +387,8 @@ export class TokenManager {
     // Without the lock, a peer may be refreshing with this same token right now, its write not yet
     // landed: our invalid_grant may be its success. Nothing is deleted on that doubt either.
     const lockLost = this.#lockLost.has(userId)
+    // IMS answered about the grant, so it is up: a claimed attempt after an outage lets the fleet go.
+    if (code === 'invalid_grant' && verdict === 'probe') await this.#health.recovered()
     if (code === 'invalid_grant' && !afterLostAnswer && !lockLost) {
       // Another process may have refreshed with this very token a moment ago (rotation): only a
       // grant that is still the stored one is really gone.
@@ -401,7 +396,7 @@ export class TokenManager {
       if (latest !== undefined && latest.value.refreshToken !== previous.refreshToken) {
         // Still holding the lock: refresh directly rather than through ensureFresh's single-flight,
         // which would wait on this very flight.
-        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log)
+        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log, 0, verdict)
       }
       log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
       if (latest !== undefined && !await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)) {

@@ -188,6 +188,40 @@ export class TokenRecords {
     return true
   }
 
+  /**
+   * Stores a refreshed set over the record it was refreshed from (`base`: the marked revision). IMS
+   * has already rotated the grant, so the set is never dropped while the record may still hold the
+   * grant it replaces: a store that fails, a record this instance cannot read (a newer key, say),
+   * writes that keep losing: each keeps it unsaved (handed out here, retried, the lock kept). Only a
+   * record holding another grant (a new sign-in) or none (a sign-out) wins over it.
+   */
+  async storeRefreshed (userId: string, base: string, next: TokenSet, previous: TokenSet): Promise<RefreshedWrite> {
+    const keep = (revision: string, why: KeptBecause): RefreshedWrite => {
+      this.keepUnsaved(userId, revision, next, previous.refreshToken)
+      return { kind: 'kept', why }
+    }
+    for (let attempt = 0; ; attempt++) {
+      let latest: StoredRead<unknown>
+      try {
+        if (await this.writeRefreshed(userId, base, next)) return { kind: 'stored' }
+        latest = await this.#fetch(userId)
+      } catch {
+        return keep(base, 'store-failed')
+      }
+      if (!latest.readable) return keep(latest.error.revision ?? base, 'unreadable')
+      const stored = latest.stored
+      if (stored === undefined) return { kind: 'gone' }
+      if (!isTokenSet(stored.value) || stored.value.userId !== userId) return keep(stored.revision, 'unreadable')
+      const sameGrant = stored.value.refreshToken === previous.refreshToken && stored.value.accessToken === previous.accessToken
+      if (!sameGrant) return { kind: 'superseded', latest: stored as StoredValue<TokenSet> }
+      // Still the grant IMS has just rotated away, yet every write loses: its refresh token must
+      // never be spent again, so ours is kept. Otherwise it was only rewritten (re-encrypted under
+      // a new key, say): our set still replaces it.
+      if (attempt >= 3) return keep(stored.revision, 'lost-writes')
+      base = stored.revision
+    }
+  }
+
   /** A few quick tries: a store blip should not cost a rotated grant. Runs under the refresh lock. */
   async writeRefreshed (userId: string, revision: string, next: TokenSet): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
@@ -304,6 +338,16 @@ export class TokenRecords {
     this.#settle(userId, entry)
   }
 }
+
+/** Why a refreshed set was kept in memory rather than stored. */
+export type KeptBecause = 'store-failed' | 'unreadable' | 'lost-writes'
+
+/** storeRefreshed(): written, kept (see KeptBecause), or lost to a newer grant or a sign-out. */
+export type RefreshedWrite =
+  | { kind: 'stored' }
+  | { kind: 'kept', why: KeptBecause }
+  | { kind: 'superseded', latest: StoredValue<TokenSet> }
+  | { kind: 'gone' }
 
 interface Unsaved {
   /** The revision the set replaces: the record as it was when the refresh began (marked). */
