@@ -8,7 +8,8 @@ import { Cooldown } from './cooldown.js'
 import { ImsHealth, type ImsVerdict } from './ims-health.js'
 import { RefreshIntents } from './refresh-intents.js'
 import { refreshReason } from './refresh-policy.js'
-import { TokenRecords, type KeptBecause } from './token-records.js'
+import { keptMessage, TokenRecords } from './token-records.js'
+import { removeEverywhere, revokeAll } from './revocation.js'
 import { retiredRefreshTokens } from './sign-ins.js'
 import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
 import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
@@ -18,16 +19,8 @@ export type { GetOptions, ImsCalls, RefreshReason, RenewOptions, RenewReport, To
 export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 
 const FORCED_REFRESH_FLOOR_MS = 30_000
-/** Compare-and-delete tries of a sign-out racing writes of the same record (refreshes, re-encryption) before it gives up, saying so. */
-const SIGN_OUT_ATTEMPTS = 5
 /** A token with less than this left is treated as expired by callers deciding whether to wait. */
 const STILL_VALID_FLOOR_MS = 10_000
-
-const KEPT_MESSAGES: Record<KeptBecause, string> = {
-  'store-failed': 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back',
-  unreadable: 'lightroom-ims: the token record became unreadable during a refresh; keeping the refreshed tokens in memory and writing them over it',
-  'lost-writes': 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands'
-}
 
 /** #refreshHoldingLock: another instance's refresh may have a result still to be stored; wait as for a lock holder. */
 const HELD_BACK = Symbol('held-back')
@@ -67,7 +60,7 @@ export class TokenManager {
       onForget: (userId, reason, set) => {
         this.events.emit('logout', { userId, reason })
         // The grant that failed is gone; grants of earlier sign-ins may not be: revoke them too.
-        if (set !== undefined) this.#revokeAll(userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
+        if (set !== undefined) revokeAll(this.#o.ims, userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
       }
     })
   }
@@ -105,7 +98,7 @@ export class TokenManager {
     const outcome = await this.#records.writeSignIn(set, entry)
     await this.#records.deleteSessions(outcome.evictedSessionKeys)
     // Past the cap of replaced grants kept: revoked now, so none is forgotten while still live.
-    await this.#revokeAll(set.userId, outcome.overflowGrants, log)
+    await revokeAll(this.#o.ims, set.userId, outcome.overflowGrants, log)
     log.info({ userId: set.userId, accessExpiresAt: set.accessExpiresAt }, 'lightroom-ims: user signed in')
     this.events.emit('signIn', { userId: set.userId })
   }
@@ -116,33 +109,9 @@ export class TokenManager {
    * sign-in it listed, so every session of the user ends, in every browser and on every instance.
    */
   async signOut (userId: string, log: FastifyBaseLogger = this.#o.log): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const stored = await this.#records.read(userId)
-      if (stored === undefined) break
-      const { refreshToken } = stored.value
-      await this.#revokeAll(userId, [...retiredRefreshTokens(stored.value, this.#o.now()), ...(refreshToken === undefined ? [] : [refreshToken])], log)
-      // Only the version read: a sign-in landing meanwhile brought a grant not yet revoked (go again).
-      if (await this.#records.remove(userId, stored.revision)) {
-        await this.#records.deleteSessions((stored.value.signIns ?? []).map((signIn) => signIn.sessionKey))
-        break
-      }
-      // Never a sign-out reported done that is not: the caller hears the record kept changing.
-      if (attempt >= SIGN_OUT_ATTEMPTS - 1) throw storeUnavailable('The sign-out could not be completed: the user\'s record kept changing; try again')
-    }
+    await removeEverywhere(this.#records, this.#o.ims, this.#o.now(), userId, log)
     log.info({ userId }, 'lightroom-ims: user signed out')
     this.events.emit('logout', { userId, reason: 'signed_out' })
-  }
-
-  async #revokeAll (userId: string, refreshTokens: readonly string[], log: FastifyBaseLogger): Promise<void> {
-    for (const refreshToken of refreshTokens) {
-      try {
-        await this.#o.ims.revoke(refreshToken, 'refresh_token')
-      } catch (error) {
-        // A provider without a revocation endpoint has nothing to revoke at; anything else is worth a line.
-        const code = error instanceof ImsError ? error.error : undefined
-        if (code !== 'not_supported') log.warn({ userId, error: code }, 'lightroom-ims: revoking a grant at IMS failed')
-      }
-    }
   }
 
   /**
@@ -357,7 +326,7 @@ export class TokenManager {
     if (write.kind === 'kept') {
       // IMS has already rotated the grant: these tokens are now the only ones that work. Handed out,
       // and written once the store takes them; the lock is held (renewed) until then.
-      log.error({ userId, why: write.why }, KEPT_MESSAGES[write.why])
+      log.error({ userId, why: write.why }, keptMessage(write.why))
     }
     log.info(refreshed, 'lightroom-ims: tokens refreshed')
     this.events.emit('refresh', refreshed)

@@ -9,13 +9,11 @@ import { StoreRecordError, storeUnavailable } from '../errors.js'
 import type { StoredRead, StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
 import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
+import { tokenKey } from './token-key.js'
+import { UnsavedSets } from './unsaved-sets.js'
 import { isTokenSet, type RefreshIntent, type SignInEntry, type TokenSet } from './token-set.js'
 
-export const TOKEN_PREFIX = 'tokens:'
-
-export function tokenKey (userId: string): string {
-  return `${TOKEN_PREFIX}${userId}`
-}
+export { TOKEN_PREFIX, tokenKey } from './token-key.js'
 
 export type ForgetReason = 'invalid_grant' | 'corrupt_record'
 
@@ -42,22 +40,23 @@ export interface TokenRecordsOptions {
 export class TokenRecords {
   readonly #o: TokenRecordsOptions
   /** Refreshed sets the store could not take (it was down): retried until written, and at every read. */
-  readonly #unsaved = new Map<string, Unsaved>()
+  readonly #unsaved: UnsavedSets
   /** Values already known to be this user's well-formed token set (see read()). */
   readonly #checked = new WeakMap<object, string>()
 
   constructor (options: TokenRecordsOptions) {
     this.#o = options
+    this.#unsaved = new UnsavedSets(options.store, options.now, options.unsavedRetryMs, options.log)
   }
 
   /** Reads a user's token set; an unreadable record is logged (without content) and treated as absent. */
   async read (userId: string): Promise<StoredValue<TokenSet> | undefined> {
-    const pending = this.#unsaved.get(userId)
-    if (pending !== undefined) {
+    if (this.#unsaved.has(userId)) {
       // Its retries go on if the store is still away; meanwhile it is the only set that works.
-      await this.#flushUnsaved(userId, pending).catch(() => {})
+      await this.#unsaved.flush(userId).catch(() => {})
       // Written, or superseded: read what is stored now. Still pending: ours is the only live set.
-      if (this.#unsaved.get(userId) === pending) return this.#asStored(pending)
+      const pending = this.#unsaved.stored(userId)
+      if (pending !== undefined) return pending
     }
     // A second pass only when a record judged unreadable was replaced while it was being removed.
     for (let pass = 0; ; pass++) {
@@ -154,8 +153,7 @@ export class TokenRecords {
    * meanwhile is not silently dropped. Resolves whether it removed it.
    */
   async remove (userId: string, revision: string): Promise<boolean> {
-    const unsaved = this.#unsaved.get(userId)
-    if (unsaved !== undefined) this.#settle(userId, unsaved)
+    this.#unsaved.drop(userId)
     try {
       return await this.#o.store.compareAndDelete(tokenKey(userId), revision)
     } catch (error) {
@@ -228,8 +226,7 @@ export class TokenRecords {
       try {
         const written = await this.#o.store.compareAndSet(tokenKey(userId), revision, next, recordTtlMs(next, this.#o.now()))
         // A refresh from a set that was waiting to be written supersedes it.
-        const unsaved = this.#unsaved.get(userId)
-        if (written && unsaved !== undefined) this.#settle(userId, unsaved)
+        if (written) this.#unsaved.drop(userId)
         return written
       } catch (error) {
         if (attempt >= 2) throw error
@@ -259,88 +256,35 @@ export class TokenRecords {
     await this.#o.store.compareAndSet(tokenKey(value.userId), marked.revision, value, recordTtlMs(value, this.#o.now())).catch(() => {})
   }
 
-  /**
-   * IMS has already rotated the grant: these tokens are now the only ones that work, and dropping
-   * them would sign the user out at the next refresh. Kept in this process, handed to its readers,
-   * and written as soon as the store takes them: retried every `retryMs` until written, or until the
-   * record holds a newer grant (pendingWrite() resolves then: the caller holds the lock until it does).
-   */
+  /** See UnsavedSets.keep(): the set is handed out here and written as soon as the store takes it. */
   keepUnsaved (userId: string, base: string, set: TokenSet, spentRefreshToken: string | undefined): void {
-    const previous = this.#unsaved.get(userId)
-    if (previous !== undefined) this.#settle(userId, previous)
-    let settle!: () => void
-    const settled = new Promise<void>((resolve) => { settle = resolve })
-    const entry: Unsaved = { base, set, spentRefreshToken, settled, settle, timer: undefined }
-    this.#unsaved.set(userId, entry)
-    const retry = (): void => {
-      entry.timer = setTimeout(() => {
-        if (this.#unsaved.get(userId) !== entry) return
-        this.#flushUnsaved(userId, entry).catch(retry)
-      }, this.#o.unsavedRetryMs)
-      entry.timer.unref()
-    }
-    retry()
+    this.#unsaved.keep(userId, base, set, spentRefreshToken)
   }
 
   /** The write of an unsaved set still to happen for this user, if any. */
   pendingWrite (userId: string): Promise<void> | undefined {
-    return this.#unsaved.get(userId)?.settled
+    return this.#unsaved.pendingWrite(userId)
   }
 
-  /** The app is closing: one last try for each unsaved set, then no more retries (what is left is lost with the process). */
+  /** The app is closing: one last try for each unsaved set. */
   async close (): Promise<void> {
-    await Promise.all([...this.#unsaved].map(async ([userId, entry]) => {
-      await this.#flushUnsaved(userId, entry).catch(() => {
-        this.#o.log.error({ userId }, 'lightroom-ims: closing with refreshed tokens the store never took; the user will have to sign in again')
-      })
-      this.#settle(userId, entry)
-    }))
-  }
-
-  #settle (userId: string, entry: Unsaved): void {
-    clearTimeout(entry.timer)
-    if (this.#unsaved.get(userId) === entry) this.#unsaved.delete(userId)
-    entry.settle()
-  }
-
-  /** The unsaved set as a stored value, for readers while its write is still to happen. */
-  #asStored (entry: Unsaved): StoredValue<TokenSet> {
-    return { value: entry.set, revision: entry.base, staleKey: false }
-  }
-
-  /**
-   * Writes an unsaved set. A record that changed meanwhile but still holds the grant IMS rotated away
-   * (re-encrypted, or marked by an instance that took over the lock) is replaced all the same: ours is
-   * the only set that works. Any other change (a new sign-in, a sign-out) wins, and ours is dropped.
-   * Store errors pass through, and the entry stays for the next try.
-   */
-  async #flushUnsaved (userId: string, entry: Unsaved): Promise<void> {
-    const key = tokenKey(userId)
-    try {
-      for (let attempt = 0; attempt < UNSAVED_WRITE_ATTEMPTS; attempt++) {
-        if (await this.#o.store.compareAndSet(key, entry.base, entry.set, recordTtlMs(entry.set, this.#o.now()))) break
-        let latest: StoredValue<unknown> | undefined
-        try {
-          latest = await this.#o.store.get<unknown>(key)
-        } catch (error) {
-          if (!(error instanceof StoreRecordError) || error.revision === undefined) throw error
-          latest = { value: undefined, revision: error.revision, staleKey: false }
-        }
-        if (latest === undefined) break
-        const holdsSpent = entry.spentRefreshToken !== undefined && isTokenSet(latest.value) && latest.value.refreshToken === entry.spentRefreshToken
-        if (!holdsSpent && latest.value !== undefined) break
-        entry.base = latest.revision
-        if (attempt === UNSAVED_WRITE_ATTEMPTS - 1) return
-      }
-    } catch (error) {
-      throw storeUnavailable(undefined, error)
-    }
-    this.#settle(userId, entry)
+    await this.#unsaved.close()
   }
 }
 
 /** Why a refreshed set was kept in memory rather than stored. */
 export type KeptBecause = 'store-failed' | 'unreadable' | 'lost-writes'
+
+const KEPT_MESSAGES: Record<KeptBecause, string> = {
+  'store-failed': 'lightroom-ims: could not store refreshed tokens; keeping them in memory until the store is back',
+  unreadable: 'lightroom-ims: the token record became unreadable during a refresh; keeping the refreshed tokens in memory and writing them over it',
+  'lost-writes': 'lightroom-ims: refreshed tokens lost four writes in a row; keeping them in memory until one lands'
+}
+
+/** The log line for a refreshed set kept in memory. */
+export function keptMessage (why: KeptBecause): string {
+  return KEPT_MESSAGES[why]
+}
 
 /** storeRefreshed(): written, kept (see KeptBecause), or lost to a newer grant or a sign-out. */
 export type RefreshedWrite =
@@ -348,17 +292,3 @@ export type RefreshedWrite =
   | { kind: 'kept', why: KeptBecause }
   | { kind: 'superseded', latest: StoredValue<TokenSet> }
   | { kind: 'gone' }
-
-interface Unsaved {
-  /** The revision the set replaces: the record as it was when the refresh began (marked). */
-  base: string
-  set: TokenSet
-  /** The refresh token IMS rotated away: a record still holding it is ours to replace. */
-  spentRefreshToken: string | undefined
-  settled: Promise<void>
-  settle: () => void
-  timer: NodeJS.Timeout | undefined
-}
-
-/** Compare-and-set tries per write of an unsaved set before waiting for the next retry. */
-const UNSAVED_WRITE_ATTEMPTS = 4
