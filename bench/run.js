@@ -203,7 +203,7 @@ const CASES = [
   ['lightroomToken(), memory store, fresh token', 'memory'],
   ['lightroomToken(), Redis store, fresh token', 'redis'],
   ['the same, Redis with localCacheMs: 0', 'redis-strict'],
-  ['the same, ioredis without enableAutoPipelining', 'redis-strict-unpipelined'],
+  ['the same, ioredis with enableAutoPipelining', 'redis-strict-pipelined'],
   ['lightroomToken(), PostgreSQL store, fresh token', 'postgres'],
   ['the same, PostgreSQL with localCacheMs: 0', 'postgres-strict'],
   ['hand-rolled: @fastify/secure-session cookie', 'secure-session']

@@ -66,6 +66,38 @@ async function main (): Promise<void> {
     t.same(await backend.getMany!([]), [], 'no keys: no command (MGET needs one)')
   })
 
+  t.test('reads asked for in one turn of the event loop share one MGET, each with its own answers', async (t) => {
+    const client = await newClient()
+    const backend = redisBackend(client, { prefix: 'turn:', localCacheMs: 0 })
+    for (let i = 0; i < 30; i++) await backend.set(`k${i}`, `v${i}`)
+    let answers: Array<Array<string | undefined>> = []
+    const commands = await commandsSeenBy('turn:', async () => {
+      answers = await Promise.all(Array.from({ length: 30 }, async (_, i) => await backend.getMany!([`k${i}`, `missing${i}`, `k${(i + 1) % 30}`])))
+    })
+    t.same(commands, ['MGET'], '30 requests\' reads: one command')
+    t.same(answers, Array.from({ length: 30 }, (_, i) => [`v${i}`, undefined, `v${(i + 1) % 30}`]), 'every caller gets its own keys, in its order')
+    // A turn bigger than one MGET is split; every caller is still answered.
+    const many = await Promise.all(Array.from({ length: 300 }, async (_, i) => await backend.getMany!([`k${i % 30}`, `k${(i + 7) % 30}`])))
+    t.same(many, Array.from({ length: 300 }, (_, i) => [`v${i % 30}`, `v${(i + 7) % 30}`]))
+    // Each read still goes to Redis after it was asked for: a write before it is seen.
+    const write = backend.set('k0', 'changed')
+    const read = backend.getMany!(['k0'])
+    await write
+    t.same(await read, ['changed'], 'sent after the write that came first')
+  })
+
+  t.test('a coalesced MGET that fails fails every read in it, as a 503-able RedisBackendError', async (t) => {
+    const client = await newClient()
+    const backend = redisBackend(client, { prefix: 'fail:', localCacheMs: 0 })
+    const failing = Object.create(client) as Redis
+    failing.mget = (async () => { throw new Error('LOADING Redis is loading the dataset in memory') }) as unknown as Redis['mget']
+    Object.defineProperty(failing, 'status', { get: () => client.status })
+    const broken = redisBackend(failing, { prefix: 'fail:', localCacheMs: 0 })
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, async () => await broken.getMany!(['a', 'b'])))
+    t.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as Error).name === 'RedisBackendError'), 'each read rejects with the backend error')
+    t.same(await backend.getMany!(['a']), [undefined], 'and the real client is unaffected')
+  })
+
   t.test('getMany fills the local cache like get, and a read in flight across a local delete does not bring the record back', async (t) => {
     const client = await newClient()
     const backend = redisBackend(client, { prefix: 'cache:', localCacheMs: 60_000 })

@@ -40,6 +40,7 @@ import { deadlines } from './deadlines.js'
 import { recentReads } from './recent-reads.js'
 import { RedisBackendError } from './redis/errors.js'
 import { clusterLayout, standaloneLayout } from './redis/key-layout.js'
+import { coalescedReads } from './redis/coalesce.js'
 import { groupBySlot } from './redis/key-slot.js'
 import { isCluster, scanKeys } from './redis/scan.js'
 import { scripts, type Script } from './redis/scripts.js'
@@ -122,6 +123,9 @@ export function redisBackend (client: Redis | Cluster, options: RedisBackendOpti
     return values
   }
 
+  // One bound (and one readiness check) per coalesced MGET, shared by every read in it.
+  const coalesced = coalescedReads(async (keys) => await call('MGET', async () => await mgetBySlot(keys)))
+
   function recordKey (key: string): string {
     checkRecordKey(NAME, key)
     return layout.record(key)
@@ -155,7 +159,7 @@ export function redisBackend (client: Redis | Cluster, options: RedisBackendOpti
       // One begin() for the whole MGET: a local write to any key while it is in flight keeps all
       // of its answers out of the local cache, exactly as for get().
       const begun = recent.begin()
-      const values = await call('MGET', async () => await mgetBySlot(redisKeys))
+      const values = await coalesced(redisKeys)
       return keys.map((key, i) => {
         const value = values[i] ?? undefined
         recent.remember(key, value, begun)
