@@ -1,7 +1,7 @@
 /**
- * Users whose last refresh failed for IMS's reasons (down, timing out, answering garbage), with
- * when to ask IMS again. Until then requests are answered from what we have: the still-valid token,
- * or an immediate 503, instead of every request waiting out the retries of an outage.
+ * Users with a deadline before which something must not happen again for them: the token manager
+ * keeps one forced refresh per user per floor with it. (IMS's failure cooldown is fleet-wide and
+ * lives in the store: ims-health.ts.)
  */
 const MAX_USERS = 10_000
 
@@ -17,7 +17,7 @@ export class Cooldown {
 
   start (userId: string): void {
     if (this.#durationMs <= 0) return
-    // Bounded: users who never come back after an outage must not pile up here.
+    // Bounded: users who never come back must not pile up here.
     if (this.#until.size >= MAX_USERS) {
       const now = this.#now()
       for (const [id, until] of this.#until) if (until <= now) this.#until.delete(id)

@@ -9,6 +9,7 @@
  * an IMS that is itself coming back. A success removes the record.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import { imsUnavailable, type LightroomAuthError } from '../errors.js'
 import type { StoredValue, TokenStore } from '../store/types.js'
 
 export const IMS_HEALTH_KEY = 'ims-health'
@@ -20,6 +21,11 @@ interface Unhealthy {
 
 /** Whether to call IMS: 'clear' (nothing known against it), 'probe' (the first call after a cooldown), or 'wait'. */
 export type ImsVerdict = 'clear' | 'probe' | 'wait'
+
+/** The answer for an expired token while IMS is left alone after a failure. */
+export function imsCoolingDown (): LightroomAuthError {
+  return imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
+}
 
 /** The record outlives its cooldown, so the end of one is claimed by a single caller. */
 const RECORD_LIFETIME_COOLDOWNS = 12

@@ -2,16 +2,17 @@ import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { refreshChannel, traced } from '../diagnostics/channels.js'
-import { ImsError, type LightroomAuthError, imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
+import { imsUnavailable, loginRequired, storeUnavailable } from '../errors.js'
 import type { BackendLock, StoredRead, StoredValue } from '../store/types.js'
 import { Cooldown } from './cooldown.js'
-import { ImsHealth, type ImsVerdict } from './ims-health.js'
+import { ImsHealth, imsCoolingDown } from './ims-health.js'
+import { HELD_BACK, RefreshCall, type RefreshOutcome } from './refresh-call.js'
 import { RefreshIntents } from './refresh-intents.js'
 import { refreshReason } from './refresh-policy.js'
-import { keptMessage, TokenRecords } from './token-records.js'
+import { TokenRecords } from './token-records.js'
 import { removeEverywhere, revokeAll } from './revocation.js'
 import { retiredRefreshTokens } from './sign-ins.js'
-import { parseTokenResponse, type SignInEntry, type TokenSet } from './token-set.js'
+import type { SignInEntry, TokenSet } from './token-set.js'
 import type { GetOptions, RefreshReason, TokenEvents, TokenManagerOptions } from './token-types.js'
 
 export type { GetOptions, ImsCalls, RefreshReason, RenewOptions, RenewReport, TokenEvents, TokenManagerOptions } from './token-types.js'
@@ -21,10 +22,6 @@ export { TOKEN_PREFIX, tokenKey } from './token-records.js'
 const FORCED_REFRESH_FLOOR_MS = 30_000
 /** A token with less than this left is treated as expired by callers deciding whether to wait. */
 const STILL_VALID_FLOOR_MS = 10_000
-
-/** #refreshHoldingLock: another instance's refresh may have a result still to be stored; wait as for a lock holder. */
-const HELD_BACK = Symbol('held-back')
-type RefreshOutcome = TokenSet | typeof HELD_BACK
 
 /** What one refresh flight carries: the caller's options and the logger of the request that started it. */
 type FlightOptions = GetOptions & { log: FastifyBaseLogger }
@@ -41,7 +38,8 @@ export class TokenManager {
   readonly #inflight = new Map<string, Promise<TokenSet>>()
   /** Whether IMS failed a moment ago, anywhere in the fleet: then nobody asks it again for a while. */
   readonly #health: ImsHealth
-  readonly #intents: RefreshIntents
+  /** One refresh under a held lock (refresh-call.ts). */
+  readonly #refresh: RefreshCall
   /** Users refreshed on request (force) a moment ago: not again before the floor has passed. */
   readonly #forcedRecently: Cooldown
   /** Users whose refresh lock could not be extended during the refresh running now. */
@@ -50,7 +48,6 @@ export class TokenManager {
   constructor (options: TokenManagerOptions) {
     this.#o = { lockTtlMs: 15_000, waitForPeerMs: 30_000, pollIntervalMs: 100, failureCooldownMs: 5_000, maxSessionsPerUser: 10, ...options }
     this.#health = new ImsHealth(this.#o.store, this.#o.now, this.#o.failureCooldownMs, this.#o.log)
-    this.#intents = new RefreshIntents(2 * this.#o.lockTtlMs)
     this.#forcedRecently = new Cooldown(this.#o.now, FORCED_REFRESH_FLOOR_MS)
     this.#records = new TokenRecords({
       ...this.#o,
@@ -62,6 +59,16 @@ export class TokenManager {
         // The grant that failed is gone; grants of earlier sign-ins may not be: revoke them too.
         if (set !== undefined) revokeAll(this.#o.ims, userId, retiredRefreshTokens(set, this.#o.now()), this.#o.log).catch(() => {})
       }
+    })
+    this.#refresh = new RefreshCall({
+      records: this.#records,
+      ims: this.#o.ims,
+      health: this.#health,
+      intents: new RefreshIntents(2 * this.#o.lockTtlMs),
+      events: this.events,
+      now: this.#o.now,
+      isUsable: (set) => this.#isUsable(set),
+      lockLost: (userId) => this.#lockLost.has(userId)
     })
   }
 
@@ -138,12 +145,7 @@ export class TokenManager {
   async renew (seen: TokenSet, log: FastifyBaseLogger = this.#o.log): Promise<'renewed' | 'busy' | 'current' | 'unchanged'> {
     const { userId } = seen
     if (this.#inflight.has(userId)) return 'busy'
-    let lock: BackendLock | undefined
-    try {
-      lock = await this.#o.store.tryLock(`refresh:${userId}`, this.#o.lockTtlMs)
-    } catch (error) {
-      throw storeUnavailable(undefined, error)
-    }
+    const lock = await this.#tryLock(userId)
     if (lock === undefined) return 'busy'
     // #refreshHoldingLock releases the lock once it has it; every way out before that releases here.
     let handedOver = false
@@ -156,19 +158,34 @@ export class TokenManager {
       if (current.value.accessToken !== seen.accessToken || current.value.refreshToken !== seen.refreshToken) return 'current'
       handedOver = true
       let heldBack = false
-      const flight = traced(refreshChannel, { userId, reason: 'forced' as const }, async () => {
+      const flight = this.#fly(userId, 'forced', async () => {
         const outcome = await this.#refreshHoldingLock(userId, 'forced', { rejectedAccessToken: seen.accessToken, log }, lock)
         if (outcome !== HELD_BACK) return outcome
         // Another instance's refresh may still be storing its result: the job leaves the user to it.
         heldBack = true
         throw imsUnavailable('Another instance\'s refresh of this user may still be being stored; try again shortly')
-      }).finally(() => { this.#inflight.delete(userId) })
-      this.#inflight.set(userId, flight)
+      })
       const after = await flight.catch((error: unknown) => { if (heldBack) return undefined; throw error })
       if (after === undefined) return 'busy'
       return after.accessToken !== seen.accessToken || after.refreshToken !== seen.refreshToken ? 'renewed' : 'unchanged'
     } finally {
       if (!handedOver) await lock.release().catch(() => {})
+    }
+  }
+
+  /** A refresh of this user, traced, and the one every other caller in this process joins while it runs. */
+  #fly (userId: string, reason: RefreshReason, run: () => Promise<TokenSet>): Promise<TokenSet> {
+    const flight = traced(refreshChannel, { userId, reason }, run).finally(() => { this.#inflight.delete(userId) })
+    this.#inflight.set(userId, flight)
+    return flight
+  }
+
+  /** The user's refresh lock, if free; a store that cannot be asked is a 503. */
+  async #tryLock (userId: string): Promise<BackendLock | undefined> {
+    try {
+      return await this.#o.store.tryLock(`refresh:${userId}`, this.#o.lockTtlMs)
+    } catch (error) {
+      throw storeUnavailable(undefined, error)
     }
   }
 
@@ -197,12 +214,9 @@ export class TokenManager {
     if (running !== undefined) return this.#stillValid(set, reason) ? set : await running
     if (this.#health.knownDown()) {
       if (reason !== 'forced' && this.#o.now() < set.accessExpiresAt) return set
-      throw imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly')
+      throw imsCoolingDown()
     }
-    const flight = traced(refreshChannel, { userId: set.userId, reason }, async () => await this.#refreshUnderLock(set.userId, reason, options)).finally(() => {
-      this.#inflight.delete(set.userId)
-    })
-    this.#inflight.set(set.userId, flight)
+    const flight = this.#fly(set.userId, reason, async () => await this.#refreshUnderLock(set.userId, reason, options))
     if (reason === 'forced') flight.then(() => { this.#forcedRecently.start(set.userId) }, () => {})
     return await flight
   }
@@ -212,12 +226,7 @@ export class TokenManager {
     const deadline = Date.now() + this.#o.lockTtlMs + this.#o.waitForPeerMs
     let seen: string | undefined
     for (;;) {
-      let lock: BackendLock | undefined
-      try {
-        lock = await this.#o.store.tryLock(`refresh:${userId}`, this.#o.lockTtlMs)
-      } catch (error) {
-        throw storeUnavailable(undefined, error)
-      }
+      const lock = await this.#tryLock(userId)
       if (lock !== undefined) {
         const result = await this.#refreshHoldingLock(userId, reason, options, lock)
         if (result !== HELD_BACK) return result
@@ -258,7 +267,7 @@ export class TokenManager {
       if (stored === undefined) throw loginRequired()
       const stillRejected = options.rejectedAccessToken === undefined || options.rejectedAccessToken === stored.value.accessToken
       if (reason === 'forced' ? !stillRejected : this.#isUsable(stored.value)) return stored.value
-      return await this.#refreshNow(stored, reason, options.log)
+      return await this.#refresh.run(stored, reason, options.log)
     } finally {
       finished = true
       this.#lockLost.delete(userId)
@@ -272,122 +281,5 @@ export class TokenManager {
       if (pending === undefined) await release()
       else pending.then(release, release)
     }
-  }
-
-  /** `verdict`: IMS's health as already asked in this refresh (a claimed attempt is not asked for twice). */
-  async #refreshNow (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth = 0, asked?: ImsVerdict): Promise<RefreshOutcome> {
-    const previous = stored.value
-    const { userId } = previous
-    // The last holder's refresh may have worked without its result being stored yet: give its
-    // write time to land rather than spend a refresh token IMS may already have rotated away.
-    if (this.#intents.holdsBack(previous.refreshing)) return HELD_BACK
-    const verdict = asked ?? await this.#health.verdict()
-    if (verdict === 'wait') return this.#fallback(previous, imsUnavailable('Adobe IMS failed a moment ago and the access token has expired; try again shortly'))
-    // Write-ahead: the record says a refresh is spending its token before it is spent (see
-    // refresh-intents.ts). A store that cannot take that mark cannot take the result either.
-    let marked: StoredValue<TokenSet> | undefined
-    try {
-      marked = await this.#records.markRefreshing(stored, this.#intents.next(this.#o.now()))
-    } catch (error) {
-      log.warn({ userId }, 'lightroom-ims: the store is unreachable; not refreshing until it is back')
-      return this.#fallback(previous, storeUnavailable(undefined, error))
-    }
-    if (marked === undefined) return await this.#afterChange(stored, reason, log, depth, verdict)
-    let body: Record<string, unknown>
-    try {
-      body = await this.#o.ims.refresh(previous.refreshToken!)
-    } catch (error) {
-      return await this.#onRefreshError(marked, reason, error, log, verdict)
-    }
-    if (verdict === 'probe') await this.#health.recovered()
-    let next: TokenSet
-    try {
-      next = parseTokenResponse(body, { now: this.#o.now(), previous, userId })
-      // The sign-ins and replaced grants belong to the record, not to one token response.
-      if (previous.signIns !== undefined) next.signIns = previous.signIns
-      if (previous.retiredGrants !== undefined) next.retiredGrants = previous.retiredGrants
-      // The provider kept the refresh token: renewal is not on offer now (no rotation, or not enabled
-      // for this API key). Without this mark, every request of the next week would ask again.
-      if (next.refreshToken === previous.refreshToken) next.renewalCheckedAt = this.#o.now()
-    } catch (error) {
-      log.error({ userId, err: { message: (error as Error).message } }, 'lightroom-ims: unusable refresh response')
-      await this.#health.failed()
-      return this.#fallback(previous, imsUnavailable('The provider sent an unusable token response'))
-    }
-    const refreshed = { userId, reason, accessExpiresAt: next.accessExpiresAt, refreshRotated: next.refreshToken !== previous.refreshToken }
-    const write = await this.#records.storeRefreshed(userId, marked.revision, next, previous)
-    if (write.kind === 'gone') throw loginRequired()
-    if (write.kind === 'superseded') {
-      // A newer set landed meanwhile (a new sign-in, or a peer whose lock outlived ours): it wins,
-      // and if it needs a refresh itself, that happens here, still under our lock.
-      const { latest } = write
-      return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log, depth + 1, verdict)
-    }
-    if (write.kind === 'kept') {
-      // IMS has already rotated the grant: these tokens are now the only ones that work. Handed out,
-      // and written once the store takes them; the lock is held (renewed) until then.
-      log.error({ userId, why: write.why }, keptMessage(write.why))
-    }
-    log.info(refreshed, 'lightroom-ims: tokens refreshed')
-    this.events.emit('refresh', refreshed)
-    return next
-  }
-
-  /** The record changed between the re-read and the mark (a sign-in, a re-encryption): decide again from what is there. */
-  async #afterChange (stored: StoredValue<TokenSet>, reason: RefreshReason, log: FastifyBaseLogger, depth: number, verdict: ImsVerdict): Promise<RefreshOutcome> {
-    const latest = await this.#records.read(stored.value.userId)
-    if (latest === undefined) throw loginRequired()
-    const replaced = latest.value.accessToken !== stored.value.accessToken
-    if (replaced ? this.#isUsable(latest.value) : reason !== 'forced' && this.#isUsable(latest.value)) return latest.value
-    if (depth >= 3) return this.#fallback(latest.value, storeUnavailable('The token record kept changing during a refresh; try again'))
-    return await this.#refreshNow(latest, reason, log, depth + 1, verdict)
-  }
-
-  async #onRefreshError (stored: StoredValue<TokenSet>, reason: RefreshReason, error: unknown, log: FastifyBaseLogger, verdict: ImsVerdict): Promise<RefreshOutcome> {
-    const previous = stored.value
-    const { userId } = previous
-    const ims = error instanceof ImsError ? error : undefined
-    const code = ims?.error ?? 'unknown'
-    this.events.emit('refreshFailed', { userId, reason, error: code, transient: ims?.transient ?? true })
-    // A retry that met invalid_grant right after a timeout or reset may only mean IMS did use the
-    // token on the attempt whose answer we lost. That is not proof the grant is gone: keep the
-    // record this time; if it really is gone, the next refresh says so without that doubt.
-    const afterLostAnswer = ims?.cause instanceof ImsError && ims.cause.transient
-    // Without the lock, a peer may be refreshing with this same token right now, its write not yet
-    // landed: our invalid_grant may be its success. Nothing is deleted on that doubt either.
-    const lockLost = this.#lockLost.has(userId)
-    // IMS answered about the grant, so it is up: a claimed attempt after an outage lets the fleet go.
-    if (code === 'invalid_grant' && verdict === 'probe') await this.#health.recovered()
-    if (code === 'invalid_grant' && !afterLostAnswer && !lockLost) {
-      // Another process may have refreshed with this very token a moment ago (rotation): only a
-      // grant that is still the stored one is really gone.
-      const latest = await this.#records.read(userId)
-      if (latest !== undefined && latest.value.refreshToken !== previous.refreshToken) {
-        // Still holding the lock: refresh directly rather than through ensureFresh's single-flight,
-        // which would wait on this very flight.
-        return this.#isUsable(latest.value) ? latest.value : await this.#refreshNow(latest, reason, log, 0, verdict)
-      }
-      log.info({ userId, debugId: ims?.debugId }, 'lightroom-ims: grant rejected by the provider (invalid_grant); signing the user out')
-      if (latest !== undefined && !await this.#records.forget(userId, 'invalid_grant', latest.revision, latest.value)) {
-        // Rewritten while we removed it: a sign-in that just landed is not ours to end.
-        const after = await this.#records.read(userId)
-        if (after !== undefined && after.value.refreshToken !== previous.refreshToken && this.#isUsable(after.value)) return after.value
-      }
-      throw loginRequired('The Adobe sign-in has expired or was revoked; sign in again')
-    }
-    log.warn({ userId, error: code, status: ims?.status, debugId: ims?.debugId, transient: ims?.transient }, 'lightroom-ims: token refresh failed')
-    // IMS answered, so it did not rotate the token: the mark goes, and the next holder (in any
-    // process) needs no grace. Without an answer (timeout, reset) the token may be spent: it stays.
-    if (ims?.status !== undefined && !afterLostAnswer) await this.#records.unmark(stored)
-    // IMS's own trouble (not a doubt about this grant) holds back the whole fleet for a while.
-    // Written before the lock is released: the next holder, in any process, finds it.
-    if (code !== 'invalid_grant') await this.#health.failed()
-    return this.#fallback(previous, imsUnavailable(undefined, error))
-  }
-
-  /** Nothing is deleted on a failure we cannot attribute to the grant: the current token is used while it lasts. */
-  #fallback (previous: TokenSet, error: LightroomAuthError): TokenSet {
-    if (this.#o.now() < previous.accessExpiresAt) return previous
-    throw error
   }
 }
