@@ -1,13 +1,16 @@
-import { test } from 'tap'
+import { test, type Test } from 'tap'
 import { memoryBackend, type StoreBackend } from '../index.js'
+import { IMS_HEALTH_KEY } from '../lib/auth/ims-health.js'
 import { tokenKey } from '../lib/auth/token-manager.js'
 import type { TokenSet } from '../lib/auth/token-set.js'
-import { fakeClock } from './helpers/clock.js'
-import { harness, signIn } from './helpers/setup.js'
+import type { Browser } from './helpers/browser.js'
+import { fakeClock, type FakeClock } from './helpers/clock.js'
+import { harness, signIn, type Harness } from './helpers/setup.js'
 
 const MINUTE = 60_000
 
-test('while a peer holds the refresh lock (dead mid-refresh), requests whose token still works answer at once with it', async (t) => {
+/** One app on a fake clock with one user signed in, and that user's stored set. */
+async function signedIn (t: Test): Promise<{ clock: FakeClock, h: Harness, browser: Browser, sub: string, stored: TokenSet }> {
   const clock = fakeClock()
   const h = await harness({ ims: { now: clock.now }, plugin: { now: clock.now } })
   t.teardown(h.close)
@@ -15,6 +18,11 @@ test('while a peer holds the refresh lock (dead mid-refresh), requests whose tok
   await signIn(browser)
   const sub = h.ims.users[0]!.sub
   const stored = (await h.store.get<TokenSet>(tokenKey(sub)))!.value
+  return { clock, h, browser, sub, stored }
+}
+
+test('while a peer holds the refresh lock (dead mid-refresh), requests whose token still works answer at once with it', async (t) => {
+  const { clock, h, browser, sub, stored } = await signedIn(t)
   // Inside the 5-minute refresh margin, with 2 minutes left: due for a refresh, still valid.
   clock.advance(stored.accessExpiresAt - clock.now() - 2 * MINUTE)
   // A peer took the user's lock and died: it stays held for the lock's whole life.
@@ -67,4 +75,20 @@ test('a refreshed set that loses every write on the same grant is kept, and the 
   t.equal(h.ims.count('token:refresh_token'), 1, 'one refresh')
   t.equal(h.ims.count('token:refresh_token:error'), 0, 'no refresh with the rotated-away token')
   t.ok(h.logs.some((line) => line.includes('lost four writes in a row')), 'said in the log')
+})
+
+// The fleet's IMS cooldown record is written on the failing instance's clock: one running ahead
+// must not hold refreshes back here for longer than one cooldown.
+test('an IMS failure recorded by a peer whose clock is 10 minutes ahead holds refreshes back here for one cooldown, not 10 minutes', async (t) => {
+  const { clock, h, browser, stored } = await signedIn(t)
+  clock.advance(stored.accessExpiresAt - clock.now() + MINUTE) // expired
+  // What ImsHealth.failed() on a peer with a clock 10 min ahead writes (cooldown 5 s).
+  await h.store.set(IMS_HEALTH_KEY, { until: clock.now() + 10 * MINUTE + 5000 }, 60_000)
+  t.equal((await browser.get('/token')).status, 503, 'first request: cooling down (expected)')
+  // The record is gone from the store (its TTL passed, or a probe succeeded elsewhere) and well past one cooldown.
+  await h.store.delete(IMS_HEALTH_KEY)
+  clock.advance(30_000)
+  const later = await browser.get('/token')
+  t.equal(later.status, 200, `30 s later (6 cooldowns), with no ims-health record left, the refresh should run (got ${later.status})`)
+  t.equal(h.ims.count('token:refresh_token'), 1)
 })
