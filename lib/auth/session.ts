@@ -2,10 +2,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { Signer } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { cookieFromHeader } from '../http/cookie-header.js'
-import { StoreRecordError, storeUnavailable } from '../errors.js'
+import { storeUnavailable } from '../errors.js'
 import type { StoredRead, TokenStore } from '../store/types.js'
+import { readRecord } from './read-record.js'
 
-/** What a session id points at, server side. The browser only ever holds the signed, opaque id. */
+/** What a session id points at, server side. The browser holds the signed id (and the user it names), never a token. */
 export interface SessionRecord {
   userId: string
   createdAt: number
@@ -155,14 +156,7 @@ export class SessionManager {
   /** Reads the request's session from the store (CurrentUser shares one read per request). */
   async read (request: FastifyRequest, cookie = this.cookie(request)): Promise<SessionRecord | undefined> {
     if (cookie === undefined) return undefined
-    let outcome: StoredRead<unknown>
-    try {
-      outcome = { readable: true, stored: await this.#options.store.get<unknown>(cookie.key) }
-    } catch (error) {
-      if (!(error instanceof StoreRecordError)) throw storeUnavailable(undefined, error)
-      outcome = { readable: false, error }
-    }
-    return this.accept(request, cookie, outcome)
+    return this.accept(request, cookie, await readRecord(this.#options.store, cookie.key))
   }
 
   /**

@@ -9,6 +9,7 @@ import { StoreRecordError, storeUnavailable } from '../errors.js'
 import type { StoredRead, StoredValue, TokenStore } from '../store/types.js'
 import { recordTtlMs } from './refresh-policy.js'
 import { mergeSignIn, type SignInOutcome } from './sign-ins.js'
+import { readRecord } from './read-record.js'
 import { tokenKey } from './token-key.js'
 import { UnsavedSets } from './unsaved-sets.js'
 import { isTokenSet, type RefreshIntent, type SignInEntry, type TokenSet } from './token-set.js'
@@ -60,7 +61,7 @@ export class TokenRecords {
     }
     // A second pass only when a record judged unreadable was replaced while it was being removed.
     for (let pass = 0; ; pass++) {
-      const verified = await this.#verify(userId, await this.#fetch(userId))
+      const verified = await this.#verify(userId, await readRecord(this.#o.store, tokenKey(userId)))
       if (verified !== REPLACED) return verified
       if (pass > 0) return undefined
     }
@@ -75,15 +76,6 @@ export class TokenRecords {
     if (this.#unsaved.has(userId)) return await this.read(userId)
     const verified = await this.#verify(userId, outcome)
     return verified === REPLACED ? await this.read(userId) : verified
-  }
-
-  async #fetch (userId: string): Promise<StoredRead<unknown>> {
-    try {
-      return { readable: true, stored: await this.#o.store.get<unknown>(tokenKey(userId)) }
-    } catch (error) {
-      if (!(error instanceof StoreRecordError)) throw storeUnavailable(undefined, error)
-      return { readable: false, error }
-    }
   }
 
   async #verify (userId: string, outcome: StoredRead<unknown>): Promise<StoredValue<TokenSet> | undefined | typeof REPLACED> {
@@ -202,7 +194,7 @@ export class TokenRecords {
       let latest: StoredRead<unknown>
       try {
         if (await this.writeRefreshed(userId, base, next)) return { kind: 'stored' }
-        latest = await this.#fetch(userId)
+        latest = await readRecord(this.#o.store, tokenKey(userId))
       } catch {
         return keep(base, 'store-failed')
       }
