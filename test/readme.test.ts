@@ -9,10 +9,10 @@ import { test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import ts from 'typescript'
 import { request } from 'undici'
+import { freePort } from './helpers/ports.js'
 
 const root = resolve(import.meta.dirname, '..')
 // Inside the package, so that `import 'fastify-lightroom-ims'` resolves to this package's dist/.
@@ -35,14 +35,6 @@ function toModule (block: Block): string {
   const problems = (out.diagnostics ?? []).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
   if (problems.length > 0) throw new Error(`README block at line ${block.line} does not parse: ${problems.join('; ')}`)
   return out.outputText
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 function write (block: Block): string {

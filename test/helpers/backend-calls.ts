@@ -3,8 +3,6 @@
  * operation once, for the outage tests; an app over the backend with a signed-in browser; a free
  * loopback port for their private servers.
  */
-import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import type { LightroomImsOptions } from '../../index.js'
 import type { BackendLock, StoreBackend } from '../../lib/store/types.js'
@@ -28,16 +26,6 @@ export function everyOperation (backend: StoreBackend, lock: BackendLock | undef
       return keys
     }]
   ]
-}
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** An app over this backend with one signed-in browser, and a GET /token with its cookie. */

@@ -10,3 +10,19 @@ export async function freePort (): Promise<number> {
   await once(server, 'close')
   return port
 }
+
+/**
+ * Starts a server on a free port and resolves the port it got. Someone may take the port between
+ * freePort() and the server binding it: then one more try, on another.
+ */
+export async function startOnFreePort (start: (port: number) => Promise<void>): Promise<number> {
+  const port = await freePort()
+  try {
+    await start(port)
+    return port
+  } catch {
+    const other = await freePort()
+    await start(other)
+    return other
+  }
+}

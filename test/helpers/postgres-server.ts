@@ -15,7 +15,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { freePort } from './backend-calls.js'
+import { startOnFreePort } from './ports.js'
 import { unavailable } from './system-dependency.js'
 
 export interface PostgresServer {
@@ -129,14 +129,10 @@ export async function startPostgresServer (): Promise<PostgresServer> {
     child = undefined
   }
 
-  port = await freePort()
-  try {
+  port = await startOnFreePort(async (free) => {
+    port = free
     await start()
-  } catch {
-    // Someone took the port between freePort() and postgres binding it: one more try.
-    port = await freePort()
-    await start()
-  }
+  })
 
   return {
     get port () { return port },

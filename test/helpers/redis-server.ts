@@ -11,7 +11,7 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from './backend-calls.js'
+import { startOnFreePort } from './ports.js'
 import { REDIS_SERVER, binaryRuns, launchRedisServer, redisCommand } from './redis-process.js'
 import { unavailable } from './system-dependency.js'
 
@@ -81,14 +81,10 @@ export async function startRedisServer (): Promise<RedisServer> {
     child = undefined
   }
 
-  port = await freePort()
-  try {
+  port = await startOnFreePort(async (free) => {
+    port = free
     await start()
-  } catch {
-    // Someone took the port between freePort() and redis-server binding it: one more try.
-    port = await freePort()
-    await start()
-  }
+  })
 
   return {
     get port () { return port },
